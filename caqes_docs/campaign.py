@@ -1,0 +1,136 @@
+"""The campaign: what every contract of one region and period shares, read from YAML."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from caqes_docs.catalogue import catalogue
+from caqes_docs.errors import InputError
+from caqes_docs.finess import departement
+from caqes_docs.models import (
+    ROLES,
+    Ars,
+    Model,
+    OptionalText,
+    Party,
+    Text,
+    Theme,
+    duration_problem,
+)
+from caqes_docs.resources import data_file
+from caqes_docs.validation import read_yaml, validate
+
+DEFAULT_CAMPAIGN = "campagne-nouvelle-aquitaine-2022.yaml"
+
+
+class DefaultAction(Model):
+    """An action-plan line proposed for every contract that retains its indicator."""
+
+    axis: Text = Field(alias="axe")
+    action: Text
+    owner: OptionalText = Field("", alias="pilote")
+    deadline: OptionalText = Field("", alias="echeance")
+    follow_up: OptionalText = Field("", alias="indicateur_suivi")
+    baseline: OptionalText = Field("", alias="valeur_initiale")
+    target: OptionalText = Field("", alias="cible")
+
+
+class FieldGeometry(Model):
+    """Size and offsets of the signature fields, in points (1/72 inch)."""
+
+    width: float = Field(160.0, gt=0, alias="largeur")
+    margin: float = Field(4.0, ge=0, alias="marge")
+    offset_x: float = Field(0.0, alias="decalage_x")
+    offset_y: float = Field(0.0, alias="decalage_y")
+
+
+class SignatureSettings(Model):
+    order: list[str] = Field(list(ROLES), alias="ordre")
+    certificates: dict[str, str] = Field(
+        {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}, alias="certificats"
+    )
+    fields: FieldGeometry = Field(default_factory=FieldGeometry, alias="champs")
+
+    @model_validator(mode="after")
+    def _roles(self) -> SignatureSettings:
+        if sorted(self.order) != sorted(ROLES):
+            raise ValueError(f"ordre : les trois parties {', '.join(ROLES)} chacune une fois")
+        return self
+
+
+class Campaign(Model):
+    name: Text = Field(alias="nom")
+    region: Text
+    region_code: Text = Field(alias="code_region")
+    reference_pattern: Text = Field(alias="reference")
+    effective_date: dt.date = Field(alias="date_effet")
+    end_date: dt.date = Field(alias="date_fin")
+    exceptional_start: bool = Field(False, alias="entree_exceptionnelle")
+    ars: Ars
+    cpams: dict[str, Party] = Field(alias="cpam", min_length=1)
+    visas: list[Text] = Field(min_length=1)
+    volet2_themes: list[Theme] = Field(default_factory=list)
+    default_actions: dict[str, list[DefaultAction]] = Field(
+        default_factory=dict, alias="plan_actions_defaut"
+    )
+    signature: SignatureSettings = Field(default_factory=SignatureSettings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        problem = duration_problem(self.effective_date, self.end_date)
+        if problem:
+            raise ValueError(f"date_fin : {problem}")
+        known = set(catalogue().by_code) | {theme.code for theme in self.volet2_themes}
+        for code in self.default_actions:
+            if code not in known:
+                raise ValueError(
+                    f"plan_actions_defaut : « {code} » n'est ni un indicateur "
+                    "ni un thème du volet 2"
+                )
+        try:
+            self.reference_for("000000000")
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"reference : modèle de référence invalide ({exc}) ; variables permises : "
+                "{code_region}, {annee}, {finess_ej}"
+            ) from None
+        return self
+
+    def reference_for(self, finess_ej: str) -> str:
+        return self.reference_pattern.format(
+            code_region=self.region_code, annee=self.effective_date.year, finess_ej=finess_ej
+        )
+
+    def cpam_for(self, finess_ej: str, key: str | None = None) -> tuple[str, Party]:
+        """The CPAM named by ``key``, else the one of the establishment's département."""
+        if key:
+            if key not in self.cpams:
+                raise InputError(
+                    f"CPAM inconnue de la campagne (attendu : {', '.join(sorted(self.cpams))})",
+                    place="cpam",
+                    value=key,
+                )
+            return key, self.cpams[key]
+        dept = departement(finess_ej)
+        keys = [k for k in self.cpams if k == dept or k.startswith(f"{dept}-")]
+        if not keys:
+            raise InputError(
+                f"aucune CPAM de la campagne pour le département {dept} : préciser la CPAM",
+                place="cpam",
+            )
+        if len(keys) > 1:
+            raise InputError(
+                f"le département {dept} a plusieurs CPAM ({', '.join(sorted(keys))}) : "
+                "préciser laquelle",
+                place="cpam",
+            )
+        return keys[0], self.cpams[keys[0]]
+
+
+def load_campaign(path: Path | None = None) -> Campaign:
+    """Read a campaign file; without one, the bundled default campaign."""
+    path = path or data_file(DEFAULT_CAMPAIGN)
+    return validate(Campaign, read_yaml(path), file=path)

@@ -1,0 +1,262 @@
+"""Rendering the contract and its annexes with docxtpl.
+
+The Jinja environment is strict (a missing variable names itself and the template) and
+escapes every value, so that ``A & B <x>`` or ``{{ 7*7 }}`` in the data print as written.
+The variables templates may use are documented in ``docs/variables-modeles.md``; the
+context is built here and only here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from docxtpl import DocxTemplate
+
+from caqes_docs.catalogue import catalogue
+from caqes_docs.errors import TemplateError
+from caqes_docs.files import atomic_path
+from caqes_docs.models import ActionRow, Contract, Party, Representative
+from caqes_docs.resources import shipped_dir
+
+MONTHS = (
+    "janvier", "février", "mars", "avril", "mai", "juin",
+    "juillet", "août", "septembre", "octobre", "novembre", "décembre",
+)  # fmt: skip
+
+
+def date_fr(value: dt.date) -> str:
+    """``2022-07-01`` -> « 1er juillet 2022 », as French legal texts write dates."""
+    if not isinstance(value, dt.date):
+        raise TemplateError(f"le filtre date_fr attend une date, pas « {value} »")
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTHS[value.month - 1]} {value.year}"
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    """The three models a contract is rendered with."""
+
+    contract: Path
+    annex1: Path
+    annex2: Path
+
+    @classmethod
+    def shipped(cls) -> TemplateSet:
+        return cls(
+            shipped_dir("templates") / "contrat.docx",
+            shipped_dir("annexes") / "annexe1.docx",
+            shipped_dir("annexes") / "annexe2.docx",
+        )
+
+
+def make_environment() -> jinja2.Environment:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
+    env.filters["date_fr"] = date_fr
+    return env
+
+
+def _representative(rep: Representative) -> dict[str, str]:
+    return {"nom": rep.name, "qualite": rep.title}
+
+
+def _party(party: Party) -> dict[str, Any]:
+    return {
+        "nom": party.name,
+        "adresse": party.address,
+        "representant": _representative(party.representative),
+    }
+
+
+def _volet1(contract: Contract) -> dict[str, Any] | None:
+    volet = contract.volet1
+    if volet is None:
+        return None
+    sites = [site.finess for site in contract.establishment.sites]
+    national = [
+        {
+            "code": ind.code,
+            "libelle": ind.label,
+            "marques": ["X" if site in volet.targeted_sites(ind.code) else "" for site in sites],
+        }
+        for ind in catalogue().national
+    ]
+    regional = [
+        {
+            "libelle": group or "",
+            "indicateurs": [
+                {
+                    "code": ind.code,
+                    "libelle": ind.label,
+                    "concerne": "OUI" if ind.code in volet.regional else "NON",
+                }
+                for ind in indicators
+            ],
+        }
+        for group, indicators in catalogue().regional_groups()
+    ]
+    return {"nationaux": national, "regionaux": regional}
+
+
+def _annex_lines(contract: Contract, volet: int) -> list[dict[str, str]]:
+    labels = {ind.code: ind.label for ind in catalogue().by_code.values()}
+    if contract.volet2:
+        labels.update({theme.code: theme.label for theme in contract.volet2.themes})
+    return [_annex_line(row, labels) for row in contract.action_plan if row.volet == volet]
+
+
+def _annex_line(row: ActionRow, labels: dict[str, str]) -> dict[str, str]:
+    return {
+        "indicateur": row.indicator,
+        "libelle_indicateur": labels.get(row.indicator, ""),
+        "site": row.site or "",
+        "axe": row.axis,
+        "action": row.action,
+        "pilote": row.owner,
+        "echeance": row.deadline,
+        "indicateur_suivi": row.follow_up,
+        "valeur_initiale": row.baseline,
+        "cible": row.target,
+    }
+
+
+def build_context(contract: Contract) -> dict[str, Any]:
+    """The variables of ``docs/variables-modeles.md`` for one contract."""
+    est = contract.establishment
+    return {
+        "reference": contract.reference,
+        "ars": {**_party(contract.ars), "nom_court": contract.ars.short_name},
+        "cpam": _party(contract.cpam),
+        "etablissement": {
+            "raison_sociale": est.legal_name,
+            "adresse": est.address,
+            "finess_ej": est.finess_ej,
+            "representant": _representative(est.representative),
+            "sites": [
+                {"finess": site.finess, "nom": site.name, "numero": index}
+                for index, site in enumerate(est.sites, start=1)
+            ],
+        },
+        "date_effet": contract.effective_date,
+        "date_fin": contract.end_date,
+        "duree_annees": contract.calendar_years,
+        "entree_exceptionnelle": contract.exceptional_start,
+        "visas": list(contract.visas),
+        "volet1": _volet1(contract),
+        "volet2": (
+            {"themes": [{"code": t.code, "libelle": t.label} for t in contract.volet2.themes]}
+            if contract.volet2
+            else None
+        ),
+        "annexe1": {"lignes": _annex_lines(contract, 1)},
+        "annexe2": {"lignes": _annex_lines(contract, 2)},
+    }
+
+
+class _CachedTemplate(DocxTemplate):
+    """A DocxTemplate that compiles each XML part once and reloads the package from memory.
+
+    docxtpl re-reads, re-patches and re-compiles the template on every render; in a
+    campaign of hundreds of contracts that is most of the rendering time.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._bytes = path.read_bytes()
+        super().__init__(io.BytesIO(self._bytes))
+        self.name = path.name
+        self._compiled: dict[str, jinja2.Template] = {}
+
+    def init_docx(self, reload: bool = True) -> None:
+        self.template_file = io.BytesIO(self._bytes)
+        super().init_docx(reload)
+
+    def render_xml_part(self, src_xml, part, context, jinja_env=None):  # type: ignore[no-untyped-def]
+        # Same as docxtpl's, with the compiled template cached by its source.
+        template = self._compiled.get(src_xml)
+        if template is None:
+            marked = _mark_paragraphs(src_xml)
+            template = jinja_env.from_string(marked)
+            self._compiled[src_xml] = template
+        dst_xml = template.render(context)
+        return self._finish(dst_xml)
+
+    def _finish(self, dst_xml: str) -> str:
+        dst_xml = dst_xml.replace("\n<w:p>", "<w:p>").replace("\n<w:p ", "<w:p ")
+        dst_xml = (
+            dst_xml.replace("{_{", "{{")
+            .replace("}_}", "}}")
+            .replace("{_%", "{%")
+            .replace("%_}", "%}")
+        )
+        return self.resolve_listing(dst_xml)
+
+
+def _mark_paragraphs(src_xml: str) -> str:
+    # docxtpl puts each paragraph on its own line so Jinja line numbers locate errors.
+    return src_xml.replace("<w:p>", "\n<w:p>").replace("<w:p ", "\n<w:p ")
+
+
+@cache
+def _template(path: Path) -> _CachedTemplate:
+    try:
+        return _CachedTemplate(path)
+    except FileNotFoundError:
+        raise TemplateError(f"modèle introuvable : {path}") from None
+
+
+def render_docx(template_path: Path, context: dict[str, Any], output: Path) -> None:
+    """Render one template into ``output`` (written whole or not at all)."""
+    template = _template(template_path.resolve())
+    try:
+        template.render(context, make_environment(), autoescape=True)
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"{template_path.name} : variable inconnue ({_undefined_name(exc)})"
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"{template_path.name} : erreur de syntaxe Jinja ({exc.message})"
+        ) from None
+    with atomic_path(output) as tmp:
+        template.save(tmp)
+
+
+def _undefined_name(exc: jinja2.UndefinedError) -> str:
+    # "'dict object' has no attribute 'x'" or "'x' is undefined" -> the name alone.
+    message = exc.message or ""
+    if "has no attribute" in message:
+        return message.rsplit(" ", 1)[-1].strip("'")
+    return message.split("'")[1] if message.count("'") >= 2 else message
+
+
+@dataclass(frozen=True)
+class RenderedContract:
+    contract: Path
+    annexes: tuple[tuple[int, Path], ...]
+
+
+def render_contract(
+    contract: Contract, out_dir: Path, templates: TemplateSet | None = None, stem: str | None = None
+) -> RenderedContract:
+    """Write the contract DOCX and one DOCX per concluded volet's annex into ``out_dir``."""
+    templates = templates or TemplateSet.shipped()
+    stem = stem or contract.reference
+    context = build_context(contract)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    contract_path = out_dir / f"{stem}.docx"
+    render_docx(templates.contract, context, contract_path)
+    annexes = []
+    for volet, template, concluded in (
+        (1, templates.annex1, contract.volet1),
+        (2, templates.annex2, contract.volet2),
+    ):
+        if concluded is not None:
+            path = out_dir / f"{stem}-annexe{volet}.docx"
+            render_docx(template, context, path)
+            annexes.append((volet, path))
+    return RenderedContract(contract_path, tuple(annexes))

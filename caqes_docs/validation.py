@@ -1,0 +1,103 @@
+"""Reading YAML files and turning pydantic's errors into French messages that locate them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from caqes_docs.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+
+# pydantic error type -> French rule; the few types a YAML author can produce.
+_RULES = {
+    "missing": "valeur obligatoire manquante",
+    "extra_forbidden": "champ inconnu",
+    "string_type": "texte attendu",
+    "string_too_short": "valeur vide",
+    "too_short": "la liste ne doit pas être vide",
+    "list_type": "liste attendue",
+    "dict_type": "ensemble de champs attendu",
+    "model_type": "ensemble de champs attendu",
+    "model_attributes_type": "ensemble de champs attendu",
+    "date_type": "date attendue (AAAA-MM-JJ)",
+    "date_parsing": "date attendue (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
+    "bool_type": "oui/non attendu (true ou false)",
+    "bool_parsing": "oui/non attendu (true ou false)",
+    "int_type": "nombre entier attendu",
+    "int_parsing": "nombre entier attendu",
+}
+
+
+class InvalidData(InputError):
+    """Several problems found in one file; ``problems`` holds one InputError each."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    def _message(self) -> str:
+        return self.rule
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, or raise InputError naming the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("fichier introuvable", file=path) from None
+    except UnicodeDecodeError:
+        raise InputError("le fichier n'est pas encodé en UTF-8", file=path) from None
+    except OSError as exc:
+        raise InputError(f"lecture impossible ({exc.strerror})", file=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        place = f"ligne {mark.line + 1}, colonne {mark.column + 1}" if mark else None
+        raise InputError("syntaxe YAML invalide", file=path, place=place) from None
+    if not isinstance(data, dict):
+        raise InputError("le fichier doit contenir un ensemble de champs (clé: valeur)", file=path)
+    return data
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """``('etablissement', 'sites', 2, 'finess')`` -> ``etablissement.sites[2].finess``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def translate(error: dict[str, Any]) -> str:
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    if error["type"] == "literal_error":
+        return f"valeur attendue parmi : {error['ctx']['expected']}"
+    return _RULES.get(error["type"], error["msg"])
+
+
+def problems_from(exc: ValidationError, file: str | Path | None) -> list[InputError]:
+    problems = []
+    for error in exc.errors():
+        place = format_location(tuple(p for p in error["loc"] if p != "function-after"))
+        shown = error.get("input")
+        scalar = isinstance(shown, str | int | float) and error["type"] != "missing"
+        value = shown if scalar else None
+        problems.append(InputError(translate(error), file=file, place=place or None, value=value))
+    return problems
+
+
+def validate(model: type[M], data: dict[str, Any], file: str | Path | None = None) -> M:
+    """Validate ``data`` into ``model``; every problem is reported, located, in French."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidData(problems_from(exc, file)) from None

@@ -1,0 +1,167 @@
+"""Validation of the domain: FINESS numbers, dates, volets, campaign and contract files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import yaml
+
+from caqes_docs.campaign import load_campaign
+from caqes_docs.contract_file import load_contract
+from caqes_docs.errors import InputError
+from caqes_docs.finess import departement, finess_problem
+from caqes_docs.models import duration_problem
+from caqes_docs.validation import InvalidData
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["240000059", "240000372", "330781196", "330000340", "2A0000154", "2B0004246", "010780054"],
+)
+def test_valid_finess(number: str) -> None:
+    assert finess_problem(number) is None
+
+
+@pytest.mark.parametrize(
+    ("number", "rule"),
+    [
+        ("240000058", "clé de contrôle"),
+        ("2A0000155", "clé de contrôle"),
+        ("2B0004245", "clé de contrôle"),
+        ("24000005", "9 caractères"),
+        ("2400000590", "9 caractères"),
+        ("2C0000154", "commence par le code du département"),
+        ("24000A059", "commence par le code du département"),
+    ],
+)
+def test_invalid_finess(number: str, rule: str) -> None:
+    assert rule in (finess_problem(number) or "")
+
+
+def test_departement_of_overseas_and_corsica() -> None:
+    assert departement("971234567") == "971"
+    assert departement("2A0000154") == "2A"
+    assert departement("330781196") == "33"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "ok"),
+    [
+        (dt.date(2022, 7, 1), dt.date(2024, 12, 31), True),
+        (dt.date(2023, 1, 1), dt.date(2027, 12, 31), True),
+        (dt.date(2023, 1, 1), dt.date(2028, 1, 1), False),
+        (dt.date(2022, 7, 1), dt.date(2027, 7, 1), False),
+        (dt.date(2024, 2, 29), dt.date(2029, 2, 27), True),
+        (dt.date(2024, 2, 29), dt.date(2029, 2, 28), False),
+        (dt.date(2022, 7, 1), dt.date(2022, 7, 1), False),
+        (dt.date(2022, 7, 1), dt.date(2022, 6, 30), False),
+    ],
+)
+def test_five_year_rule(start: dt.date, end: dt.date, ok: bool) -> None:
+    assert (duration_problem(start, end) is None) is ok
+
+
+def _write(tmp_path: Path, data: dict, name: str = "contrat.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _example(name: str = "clinique-fictive-bayonne.yaml") -> dict:
+    return yaml.safe_load((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(InvalidData) as caught:
+        load_contract(path, load_campaign())
+    return [str(p) for p in caught.value.problems]
+
+
+def test_examples_load() -> None:
+    campaign = load_campaign()
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        contract = load_contract(path, campaign)
+        assert contract.reference == f"CAQES-NA-2022-{contract.establishment.finess_ej}"
+        assert contract.calendar_years == 3
+
+
+def test_bad_finess_names_field_value_and_rule(tmp_path: Path) -> None:
+    data = _example()
+    data["etablissement"]["sites"][0]["finess"] = "640990025"
+    [problem] = _problems(_write(tmp_path, data))
+    assert "contrat.yaml" in problem
+    assert "etablissement.sites[0].finess" in problem
+    assert "640990025" in problem
+    assert "clé de contrôle" in problem
+
+
+def test_contract_without_volet_is_invalid(tmp_path: Path) -> None:
+    data = _example()
+    del data["volet1"]
+    assert any("au moins un volet" in p for p in _problems(_write(tmp_path, data)))
+
+
+def test_empty_volet1_is_invalid(tmp_path: Path) -> None:
+    data = _example()
+    data["volet1"] = {"nationaux": {}, "regionaux": []}
+    assert any("aucun indicateur" in p for p in _problems(_write(tmp_path, data)))
+
+
+def test_unknown_indicator_and_foreign_site(tmp_path: Path) -> None:
+    data = _example()
+    data["volet1"]["regionaux"] = ["ATB", "XYZ"]
+    assert any("« XYZ » inconnu" in p for p in _problems(_write(tmp_path, data)))
+    data = _example()
+    data["volet1"]["nationaux"]["NAT_1"] = ["330990029"]
+    assert any("n'est pas un site" in p for p in _problems(_write(tmp_path, data)))
+
+
+def test_duplicated_site_and_unknown_field(tmp_path: Path) -> None:
+    data = _example()
+    data["etablissement"]["sites"].append(dict(data["etablissement"]["sites"][0]))
+    assert any("figure deux fois" in p for p in _problems(_write(tmp_path, data)))
+    data = _example()
+    data["etablissement"]["telephone"] = "05"
+    data["volet1"]["regionaux"] = "ATB"
+    problems = _problems(_write(tmp_path, data))
+    assert any("etablissement.telephone" in p and "champ inconnu" in p for p in problems)
+    assert any("volet1.regionaux" in p and "liste attendue" in p for p in problems)
+
+
+def test_ambiguous_cpam_in_64(tmp_path: Path) -> None:
+    data = _example()
+    del data["etablissement"]["cpam"]
+    with pytest.raises(InputError, match="plusieurs CPAM"):
+        load_contract(_write(tmp_path, data), load_campaign())
+
+
+def test_campaign_over_five_years_is_refused(tmp_path: Path) -> None:
+    from caqes_docs.resources import data_file
+
+    data = yaml.safe_load(data_file("campagne-nouvelle-aquitaine-2022.yaml").read_text("utf-8"))
+    data["date_fin"] = dt.date(2027, 12, 31)
+    with pytest.raises(InvalidData, match="au plus 5 ans"):
+        load_campaign(_write(tmp_path, data, "campagne.yaml"))
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "casse.yaml"
+    path.write_text("etablissement:\n  nom: [pas fermé\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"casse.yaml : ligne \d+"):
+        load_contract(path, load_campaign())
+
+
+def test_default_action_plan_rows_per_targeted_site() -> None:
+    contract = load_contract(EXAMPLES / "chu-fictif-bordeaux.yaml", load_campaign())
+    nat2 = [row for row in contract.action_plan if row.indicator == "NAT_2"]
+    # The establishment's own NAT_2 row replaces the default for its site only.
+    assert sorted(row.site for row in nat2) == [
+        "330990029", "330990037", "330990045", "330990052",
+    ]  # fmt: skip
+    assert any(row.axis == "Déprescription des IPP au long cours" for row in nat2)
+    themes = [row.indicator for row in contract.action_plan if row.volet == 2]
+    assert themes == ["CHIR_AMBU", "HOSP_EVIT", "DUREE_SEJ"]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Debian packages caqes-docs needs: LibreOffice and fonts for conversion, poppler and qpdf for
+# checks, SoftHSM2 for the PKCS#11 tests. Installs what is missing when run as root;
+# otherwise prints the exact command to run.
+set -euo pipefail
+packages=(libreoffice-writer-nogui fonts-liberation fonts-crosextra-carlito
+          fonts-crosextra-caladea poppler-utils qpdf softhsm2)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+command="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  echo "Installation des paquets Debian manquants : ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  $command >/dev/null
+else
+  echo "Paquets Debian manquants : ${missing[*]}" >&2
+  echo "Lancez, en tant que root : apt-get update && $command" >&2
+  exit 1
+fi
