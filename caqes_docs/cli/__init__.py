@@ -49,7 +49,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, subcommand_metavar="COMMANDE [ARGUMENTS]...")
 @click.option("--verbose", "-v", is_flag=True, help="Affiche le détail technique des erreurs.")
 def main(verbose: bool) -> None:
     """Contrats CAQES : génération, signature et suivi des contrats entre l'ARS,

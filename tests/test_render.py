@@ -1,0 +1,229 @@
+"""Rendering the contract and annexes: faithful to the seed model, strict, escaping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from docx import Document
+from docx.oxml.ns import qn
+
+from caqes_docs.campaign import load_campaign
+from caqes_docs.contract_file import load_contract
+from caqes_docs.errors import TemplateError
+from caqes_docs.lint import ANCHORS, check_template
+from caqes_docs.render import TemplateSet, build_context, date_fr, render_contract
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SEED = Path(__file__).resolve().parent / "data" / "contrat-type-caqes-ars-nouvelle-aquitaine.txt"
+
+
+def docx_text(path: Path) -> str:
+    body = Document(str(path)).element.body
+    return "\n".join("".join(t.text or "" for t in p.iter(qn("w:t"))) for p in body.iter(qn("w:p")))
+
+
+def normalize(text: str) -> str:
+    """Compare text, not typography: apostrophes, spaces, case and accents on capitals vary."""
+    text = text.replace("’", "'").replace("\u00a0", " ").replace("\u202f", " ")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(char for char in text if not unicodedata.combining(char))
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def render(tmp_path: Path, name: str) -> tuple[Path, list[Path], str]:
+    contract = load_contract(EXAMPLES / name, load_campaign())
+    rendered = render_contract(contract, tmp_path)
+    return rendered.contract, [p for _, p in rendered.annexes], docx_text(rendered.contract)
+
+
+@pytest.fixture(scope="module")
+def bordeaux(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], str]:
+    return render(tmp_path_factory.mktemp("bordeaux"), "chu-fictif-bordeaux.yaml")
+
+
+def test_french_dates() -> None:
+    assert date_fr(dt.date(2022, 7, 1)) == "1er juillet 2022"
+    assert date_fr(dt.date(2024, 12, 31)) == "31 décembre 2024"
+    assert date_fr(dt.date(2023, 8, 2)) == "2 août 2023"
+
+
+def _seed_sentences() -> list[str]:
+    """Sentences of the seed model from the préambule to the volet's last article."""
+    seed = SEED.read_text(encoding="utf-8")
+    body = seed[seed.index("Le contrat d’amélioration") : seed.index("Date d’effet du contrat")]
+    # The extraction split words at line ends in two places of the legal text.
+    body = body.replace("L. 16230-3", "L. 162-30-3").replace("R.1413- 90", "R.1413-90")
+    # List markers of the extraction ("-", "o", a private-use bullet) are Word bullets here.
+    body = re.sub(r"(?m)^\s*(?:-|o|\uf0b7|\uf0a7)\s+", "\n", body).replace("\uf0b7", "")
+    sentences = [
+        part for line in re.split(r"\n\s*\n|(?<=[.;:])\s+", body) if (part := normalize(line))
+    ]
+    placeholders = ("es adresse", "finess n°", "nat_", "xxxx", "liste en sus", "médicaments dmi")
+    return [s for s in sentences if len(s) > 40 and not any(p in s for p in placeholders)]
+
+
+def test_contract_reproduces_seed_text(bordeaux: tuple[Path, list[Path], str]) -> None:
+    text = normalize(bordeaux[2])
+    missing = [s for s in _seed_sentences() if s not in text]
+    assert not missing, f"{len(missing)} phrase(s) du contrat type absentes : {missing[:3]}"
+
+
+def test_contract_has_every_article_and_data(bordeaux: tuple[Path, list[Path], str]) -> None:
+    text = normalize(bordeaux[2])
+    for number in range(1, 13):
+        assert f"article {number} :" in text
+    for fragment in (
+        "centre hospitalier universitaire fictif de bordeaux",
+        "finess juridique : 330990011",
+        "il entre exceptionnellement en vigueur le 1er juillet 2022",
+        "prendra fin le 31 décembre 2024",
+        "durée de 3 ans",
+        "volet pertinence des prescriptions",
+        "volet pertinence des parcours et des séjours",
+        "hospitalisations évitables des personnes âgées",
+        "date d'effet du contrat : 1er juillet 2022",
+        "représentée par son directeur général monsieur benoît elleboode",
+        "cpam de la gironde",
+    ):
+        assert normalize(fragment) in text, fragment
+    for visa in load_campaign().visas:
+        assert normalize(visa) in text
+    assert "{{" not in text and "{%" not in text and "}}" not in text
+
+
+def _table_with(path: Path, header: str) -> list[list[str]]:
+    for table in Document(str(path)).tables:
+        rows = [[cell.text.strip() for cell in row.cells] for row in table.rows]
+        if rows and header in rows[0][0]:
+            return rows
+    raise AssertionError(f"tableau « {header} » absent")
+
+
+def test_national_table_has_one_column_per_site(bordeaux: tuple[Path, list[Path], str]) -> None:
+    rows = _table_with(bordeaux[0], "Indicateurs nationaux")
+    assert len(rows) == 7
+    assert all(len(row) == 6 for row in rows)
+    assert "330990060" in rows[0][5]
+    marks = {row[0].split()[0]: row[1:] for row in rows[1:]}
+    assert marks["NAT_1"] == ["X", "", "X", "", ""]
+    assert marks["NAT_2"] == ["X", "X", "X", "X", ""]
+    assert marks["NAT_4"] == ["", "", "", "", ""]
+    assert marks["NAT_6"] == ["X", "", "", "", "X"]
+
+
+def test_regional_table_groups_and_answers(bordeaux: tuple[Path, list[Path], str]) -> None:
+    rows = _table_with(bordeaux[0], "Indicateurs régionaux")
+    answers = {row[0].split()[0]: row[-1] for row in rows[1:] if row[-1] in ("OUI", "NON")}
+    assert answers == {
+        "MEDCOUTINN": "OUI", "DMI": "OUI", "ATB": "OUI", "MIPA": "NON", "CHO": "OUI",
+        "DLR": "NON", "PSY": "NON", "GEN": "OUI", "BIOSIM": "OUI", "TS": "NON",
+    }  # fmt: skip
+    labels = [row[0] for row in rows]
+    for group in ("Liste en sus", "Iatrogénie médicamenteuse et parcours"):
+        assert any(group in label for label in labels)
+
+
+def test_anchors_once_each(bordeaux: tuple[Path, list[Path], str]) -> None:
+    for anchor in ANCHORS:
+        assert bordeaux[2].count(anchor) == 1
+
+
+def test_annexes_follow_the_action_plan(bordeaux: tuple[Path, list[Path], str]) -> None:
+    annex1, annex2 = bordeaux[1]
+    text1 = docx_text(annex1)
+    assert "Déprescription des IPP au long cours" in text1
+    assert "ANNEXE 1" in text1 and "ANNEXE 2" not in text1
+    assert "Développement de la chirurgie ambulatoire" in docx_text(annex2)
+
+
+def test_volet_not_concluded_does_not_appear(tmp_path: Path) -> None:
+    _, annexes, text = render(tmp_path, "ch-fictif-limoges.yaml")
+    assert [p.name for p in annexes] == ["CAQES-NA-2022-870990017-annexe2.docx"]
+    text = normalize(text)
+    assert "volet pertinence des prescriptions" not in text
+    assert "indicateurs nationaux (in)" not in text
+    assert "annexe 2 : volet pertinence des parcours et des sejours" in text
+
+
+def test_values_are_escaped_and_printed_as_written(tmp_path: Path) -> None:
+    data = yaml.safe_load((EXAMPLES / "clinique-fictive-bayonne.yaml").read_text("utf-8"))
+    tricky = "A & B <x> l’« Hôpital » {{ 7*7 }} {% if x %}"
+    data["etablissement"]["raison_sociale"] = tricky
+    source = tmp_path / "contrat.yaml"
+    source.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    contract = load_contract(source, load_campaign())
+    text = docx_text(render_contract(contract, tmp_path / "out").contract)
+    assert tricky in text
+    assert "49" not in text.split(tricky)[0][-5:]
+
+
+def test_missing_variable_names_variable_and_template(tmp_path: Path) -> None:
+    broken = _edited_template(tmp_path, "Article 12", "Article 12 {{ etablissement.telephone }}")
+    contract = load_contract(EXAMPLES / "clinique-fictive-bayonne.yaml", load_campaign())
+    shipped = TemplateSet.shipped()
+    templates = TemplateSet(broken, shipped.annex1, shipped.annex2)
+    with pytest.raises(TemplateError, match=r"contrat-modifie.docx.*telephone"):
+        render_contract(contract, tmp_path / "out", templates)
+    assert not list((tmp_path / "out").glob("*.docx"))
+
+
+def _edited_template(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the shipped contract model with one text replaced in its body XML."""
+    source = TemplateSet.shipped().contract
+    target = tmp_path / "contrat-modifie.docx"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "word/document.xml":
+                xml = data.decode("utf-8")
+                assert old in xml, old
+                data = xml.replace(old, new, 1).encode("utf-8")
+            zout.writestr(item, data)
+    return target
+
+
+def test_check_template_accepts_shipped_models() -> None:
+    shipped = TemplateSet.shipped()
+    for path in (shipped.contract, shipped.annex1, shipped.annex2):
+        assert check_template(path) == [], path
+
+
+def test_check_template_reports_syntax_error_with_place(tmp_path: Path) -> None:
+    broken = _edited_template(tmp_path, "Article 12", "Article 12 {{ reference ")
+    [problem] = check_template(broken)
+    assert "syntaxe" in str(problem) and "paragraphe" in str(problem)
+
+
+def test_check_template_reports_unknown_variable(tmp_path: Path) -> None:
+    broken = _edited_template(tmp_path, "Article 12", "Article 12 {{ numero_siret }}")
+    assert any("numero_siret" in str(p) for p in check_template(broken))
+
+
+def test_check_template_reports_missing_and_duplicated_anchor(tmp_path: Path) -> None:
+    missing = _edited_template(tmp_path, "/s2_CPAM/", "/s2_XXXX/")
+    assert any("/s2_CPAM/" in str(p) and "absente" in str(p) for p in check_template(missing))
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    doubled = _edited_template(twice, "/d3_ARS/", "/d3_ARS/ /s1_ETAB/")
+    assert any("/s1_ETAB/" in str(p) and "2 fois" in str(p) for p in check_template(doubled))
+
+
+def test_check_template_on_a_file_that_is_not_docx(tmp_path: Path) -> None:
+    bogus = tmp_path / "contrat.docx"
+    shutil.copy(SEED, bogus)
+    with pytest.raises(TemplateError, match="pas un document Word"):
+        check_template(bogus)
+
+
+def test_context_lists_sites_in_order() -> None:
+    contract = load_contract(EXAMPLES / "chu-fictif-bordeaux.yaml", load_campaign())
+    sites = build_context(contract)["etablissement"]["sites"]
+    assert [s["numero"] for s in sites] == [1, 2, 3, 4, 5]

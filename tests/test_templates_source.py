@@ -1,0 +1,391 @@
+"""The DOCX models: in step with tools/build_templates.py, and rendering as the model reads.
+
+Renders go through docxtpl with the renderer's Jinja environment (strict, autoescaped,
+``date_fr``) and a context written by hand from docs/variables-modeles.md, so a template
+using an undocumented variable fails here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pdfplumber
+import pytest
+from docx import Document
+from docx.oxml.ns import qn
+from docxtpl import DocxTemplate
+from pypdf import PdfReader
+
+from caqes_docs.render import make_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+ANCHORS = ("/s1_ETAB/", "/d1_ETAB/", "/s2_CPAM/", "/d2_CPAM/", "/s3_ARS/", "/d3_ARS/")
+TEXT_WIDTH = 9638  # A4 portrait less two 2 cm margins, in twips
+NASTY = "« Les Pins » & <Océan> d'Arcachon"
+
+
+def _load_builder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "build_templates", ROOT / "tools" / "build_templates.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _load_builder()
+
+
+# --- context -----------------------------------------------------------------------------
+
+NATIONAL = [
+    ("NAT_1", "Perfusions"),
+    ("NAT_2", "Inhibiteurs de la pompe à protons"),
+    ("NAT_3", "Examens pré anesthésiques"),
+]
+REGIONAL = [
+    ("Liste en sus", [("MEDCOUTINN", "Médicaments"), ("DMI", "Dispositifs médicaux")]),
+    ("", [("ATB", "Antibiotiques")]),
+]
+
+
+def _person(name: str, title: str) -> dict[str, str]:
+    return {"nom": name, "qualite": title}
+
+
+def make_context(sites: int = 3, *, volet1: bool = True, volet2: bool = True) -> dict[str, Any]:
+    site_list = [
+        {"finess": f"3307800{i:02d}", "nom": f"Site {i} {NASTY}", "numero": i}
+        for i in range(1, sites + 1)
+    ]
+    line = {
+        "indicateur": "NAT_1",
+        "libelle_indicateur": "Perfusions",
+        "site": "",
+        "axe": "Bon usage",
+        "action": "Former les prescripteurs & <internes>",
+        "pilote": "Dr Martin",
+        "echeance": "31/12/2023",
+        "indicateur_suivi": "Taux de conformité",
+        "valeur_initiale": "12 %",
+        "cible": "8 %",
+    }
+    lines = [line, {**line, "site": "330780001", "indicateur": "NAT_2"}]
+    return {
+        "reference": "CAQES-NA-2022-330781196",
+        "ars": {
+            "nom": "Agence Régionale de Santé Nouvelle-Aquitaine",
+            "nom_court": "Agence Régionale de Santé (ARS) Nouvelle-Aquitaine",
+            "adresse": "103 bis rue Belleville - CS 91704 - 33063 Bordeaux Cedex",
+            "representant": _person("Monsieur Benoît ELLEBOODE", "Directeur Général"),
+        },
+        "cpam": {
+            "nom": "CPAM de la Gironde",
+            "adresse": "Place de l'Europe, 33085 Bordeaux Cedex",
+            "representant": _person("Madame Anne <Martin>", "Directrice"),
+        },
+        "etablissement": {
+            "raison_sociale": f"Centre hospitalier {NASTY}",
+            "adresse": "1 avenue de l'Hôpital, 33000 Bordeaux",
+            "finess_ej": "330781196",
+            "representant": _person("Monsieur Jean O'Neil", "Directeur"),
+            "sites": site_list,
+        },
+        "date_effet": dt.date(2022, 7, 1),
+        "date_fin": dt.date(2024, 12, 31),
+        "duree_annees": 3,
+        "entree_exceptionnelle": True,
+        "visas": ["Vu le code de la santé publique ;", "Vu le code de la sécurité sociale ;"],
+        "volet1": {
+            "nationaux": [
+                {"code": code, "libelle": label, "marques": ["X"] + [""] * (sites - 1)}
+                for code, label in NATIONAL
+            ],
+            "regionaux": [
+                {
+                    "libelle": group,
+                    "indicateurs": [
+                        {"code": code, "libelle": label, "concerne": "OUI"}
+                        for code, label in indicators
+                    ],
+                }
+                for group, indicators in REGIONAL
+            ],
+        }
+        if volet1
+        else None,
+        "volet2": {"themes": [{"code": "AMBU", "libelle": "Chirurgie & <ambulatoire>"}]}
+        if volet2
+        else None,
+        "annexe1": {"lignes": lines},
+        "annexe2": {"lignes": lines[:1]},
+    }
+
+
+def render(template: str, context: dict[str, Any]) -> bytes:
+    tpl = DocxTemplate(str(ROOT / template))
+    tpl.render(context, make_environment(), autoescape=True)
+    buffer = io.BytesIO()
+    tpl.save(buffer)
+    return buffer.getvalue()
+
+
+def text_of(element: Any) -> str:
+    """The text of ``w:t`` elements under ``element`` (tabs and breaks are elements)."""
+    return "".join(t.text or "" for t in element.iter(qn("w:t")))
+
+
+def body_text(docx: bytes) -> list[str]:
+    """One string per paragraph of the body, tables included."""
+    return [text_of(p) for p in Document(io.BytesIO(docx)).element.body.iter(qn("w:p"))]
+
+
+def tables(docx: bytes) -> list[Any]:
+    return list(Document(io.BytesIO(docx)).element.body.iter(qn("w:tbl")))
+
+
+def grid(table: Any) -> list[int]:
+    return [int(col.get(qn("w:w"))) for col in table.iter(qn("w:gridCol"))]
+
+
+# --- the source and the committed files ---------------------------------------------------
+
+
+def test_committed_models_match_their_source() -> None:
+    assert builder.check() == []
+
+
+def test_building_twice_gives_the_same_parts() -> None:
+    first, second = builder.build_all(), builder.build_all()
+    assert first.keys() == second.keys() == set(builder.BUILDERS)
+    for name in first:
+        assert builder.docx_parts(first[name]) == builder.docx_parts(second[name])
+
+
+def test_check_reports_edited_and_missing_models(tmp_path: Path) -> None:
+    assert builder.main(["--root", str(tmp_path)]) == 0
+    assert builder.main(["--check", "--root", str(tmp_path)]) == 0
+
+    edited = tmp_path / "annexes" / "annexe2.docx"
+    with zipfile.ZipFile(edited) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["word/document.xml"] = parts["word/document.xml"].replace(b"Cible", b"Objectif")
+    with zipfile.ZipFile(edited, "w") as archive:
+        for name, blob in parts.items():
+            archive.writestr(name, blob)
+    (tmp_path / "templates" / "contrat.docx").unlink()
+
+    assert builder.check(tmp_path) == ["templates/contrat.docx", "annexes/annexe2.docx"]
+    assert builder.main(["--check", "--root", str(tmp_path)]) == 1
+
+
+# --- the contract ---------------------------------------------------------------------------
+
+
+def test_contract_renders_the_model_text_with_escaped_values() -> None:
+    text = body_text(render("templates/contrat.docx", make_context()))
+    joined = "\n".join(text)
+    assert "Référence : CAQES-NA-2022-330781196" in text
+    assert f"Centre hospitalier {NASTY}," in text
+    assert "Représenté par Madame Anne <Martin>, Directrice" in text
+    assert text.index("Vu le code de la santé publique ;") < text.index(
+        "Il a été convenu ce qui suit :"
+    )
+    assert "Finess juridique : 330781196" in text
+    assert (
+        "Le présent contrat est signé pour une durée de 3 ans. Il entre exceptionnellement en "
+        "vigueur le 1er juillet 2022 suivant la date de signature et prendra fin le "
+        "31 décembre 2024." in text
+    )
+    assert "Article 12 : voies de recours" in text
+    assert "Date d’effet du contrat : 1er juillet 2022" in text
+    assert "Pour l’Agence Régionale de Santé (ARS) Nouvelle-Aquitaine" in text
+    assert "oChirurgie & <ambulatoire>" in text  # "o", a tab, the theme
+    # Every tag is consumed: nothing of the template's syntax reaches the contract.
+    assert not re.search(r"\{[{%#]|[}%#]\}", joined)
+
+
+def test_article_3_without_exceptional_start_and_for_one_year() -> None:
+    context = make_context()
+    context.update(
+        entree_exceptionnelle=False,
+        duree_annees=1,
+        date_effet=dt.date(2023, 1, 1),
+        date_fin=dt.date(2023, 12, 31),
+    )
+    text = body_text(render("templates/contrat.docx", context))
+    assert (
+        "Le présent contrat est signé pour une durée de 1 an. Il entre en vigueur le "
+        "1er janvier 2023 suivant la date de signature et prendra fin le 31 décembre 2023." in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("volet1", "volet2"), [(True, False), (False, True)], ids=["volet1", "volet2"]
+)
+def test_a_volet_not_concluded_leaves_no_trace(volet1: bool, volet2: bool) -> None:
+    docx = render("templates/contrat.docx", make_context(volet1=volet1, volet2=volet2))
+    joined = "\n".join(body_text(docx))
+    markers = {
+        True: ("VOLET PERTINENCE DES PRESCRIPTIONS", "CF. ANNEXE 1", "(volet 1 du contrat)"),
+        False: ("VOLET PERTINENCE DES PARCOURS", "ANNEXE 2 :", "(volet 2 du contrat)"),
+    }
+    for marker in markers[True]:
+        assert (marker in joined) is volet1
+    for marker in markers[False]:
+        assert (marker in joined) is volet2
+    # Signature block only, or the national and regional tables and the signature block.
+    assert len(tables(docx)) == (3 if volet1 else 1)
+
+
+def test_regional_table_groups_indicators() -> None:
+    docx = render("templates/contrat.docx", make_context())
+    regional = tables(docx)[1]
+    rows = [[text_of(tc) for tc in tr.iter(qn("w:tc"))] for tr in regional.iter(qn("w:tr"))]
+    assert rows == [
+        ["Indicateurs régionaux (IR)", "Établissement concerné (OUI/NON)"],
+        ["Liste en sus :"],
+        ["MEDCOUTINN Médicaments", "OUI"],
+        ["DMI Dispositifs médicaux", "OUI"],
+        ["ATB Antibiotiques", "OUI"],
+    ]
+
+
+@pytest.mark.parametrize("sites", [1, 3, 5, 8])
+def test_national_table_has_one_even_column_per_site(sites: int) -> None:
+    national = tables(render("templates/contrat.docx", make_context(sites)))[0]
+    widths = grid(national)
+    assert len(widths) == sites + 1
+    assert sum(widths) == pytest.approx(TEXT_WIDTH, abs=sites + 1)
+    indicator, *site_columns = widths
+    assert len(set(site_columns)) == 1
+    # A 9-digit FINESS in 7.5 pt fits in 900 twips; the labels need about 3.5 cm.
+    assert site_columns[0] >= 900
+    assert indicator >= 2000
+    for row in national.iter(qn("w:tr")):
+        assert len(row.findall(qn("w:tc"))) == sites + 1
+    header = text_of(national.find(qn("w:tr")))
+    assert f"Finess n°{sites}3307800{sites:02d}Site {sites} {NASTY}" in header
+
+
+def test_national_table_beyond_eight_sites_stays_a_valid_grid() -> None:
+    national = tables(render("templates/contrat.docx", make_context(10)))[0]
+    widths = grid(national)
+    assert len(widths) == 11
+    assert sum(widths) == pytest.approx(TEXT_WIDTH, abs=11)
+    for row in national.iter(qn("w:tr")):
+        assert len(row.findall(qn("w:tc"))) == 11
+
+
+def test_signature_anchors_are_single_white_runs() -> None:
+    docx = render("templates/contrat.docx", make_context())
+    body = Document(io.BytesIO(docx)).element.body
+    for anchor in ANCHORS:
+        runs = [r for r in body.iter(qn("w:r")) if anchor in text_of(r)]
+        assert len(runs) == 1, anchor
+        assert text_of(runs[0]) == anchor
+        assert runs[0].find(f"{qn('w:rPr')}/{qn('w:color')}").get(qn("w:val")) == "FFFFFF"
+        assert runs[0].find(f"{qn('w:rPr')}/{qn('w:sz')}").get(qn("w:val")) == "16"
+    assert text_of(body).count("/s1_ETAB/") == 1
+
+
+# --- the annexes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("number", "first_header"), [(1, "Indicateur"), (2, "Thème")])
+def test_annex_table_has_a_repeated_header_and_one_row_per_action(
+    number: int, first_header: str
+) -> None:
+    context = make_context()
+    docx = render(f"annexes/annexe{number}.docx", context)
+    document = Document(io.BytesIO(docx))
+    section = document.sections[0]
+    assert section.page_width > section.page_height
+    (table,) = tables(docx)
+    rows = table.findall(qn("w:tr"))
+    assert len(rows) == 1 + len(context[f"annexe{number}"]["lignes"])
+    assert rows[0].find(f"{qn('w:trPr')}/{qn('w:tblHeader')}") is not None
+    cells = [[text_of(tc) for tc in tr.findall(qn("w:tc"))] for tr in rows]
+    assert cells[0][0] == first_header
+    assert cells[1][:4] == [
+        "NAT_1Perfusions",
+        "Établissement",
+        "Bon usage",
+        "Former les prescripteurs & <internes>",
+    ]
+    if number == 1:
+        assert cells[2][1] == "330780001"
+    text = body_text(docx)
+    assert f"Contrat CAQES-NA-2022-330781196 — Centre hospitalier {NASTY} " in text[1]
+    assert "/s1_ETAB/" not in "".join(text)
+
+
+# --- through LibreOffice ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The contract with eight sites and a two-page Annex 1, as LibreOffice prints them."""
+    soffice = shutil.which("soffice")
+    assert soffice, "LibreOffice (soffice) est requis"
+    work = tmp_path_factory.mktemp("pdf")
+    context = make_context(8)
+    context["annexe1"]["lignes"] = context["annexe1"]["lignes"] * 12
+    (work / "contrat.docx").write_bytes(render("templates/contrat.docx", context))
+    (work / "annexe1.docx").write_bytes(render("annexes/annexe1.docx", context))
+    # A profile of its own: another soffice running on the machine would hold the default one.
+    profile = (work / "profile").as_uri()
+    subprocess.run(
+        [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
+         "--outdir", str(work), str(work / "contrat.docx"), str(work / "annexe1.docx")],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )  # fmt: skip
+    return {"contrat": work / "contrat.pdf", "annexe1": work / "annexe1.pdf"}
+
+
+def test_pdf_anchors_are_whole_invisible_words_on_the_signature_page(
+    pdfs: dict[str, Path],
+) -> None:
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    with pdfplumber.open(pdfs["contrat"]) as pdf:
+        for number, page in enumerate(pdf.pages):
+            for word in page.extract_words(extra_attrs=["non_stroking_color", "size"]):
+                if "_ETAB" in word["text"] or "_CPAM" in word["text"] or "_ARS" in word["text"]:
+                    found.setdefault(word["text"], []).append((number, word))
+        assert sorted(found) == sorted(ANCHORS)
+        assert all(len(hits) == 1 for hits in found.values())
+        pages = {hits[0][0] for hits in found.values()}
+        assert len(pages) == 1
+        signature_page = pdf.pages[pages.pop()].extract_text()
+    assert "Date d’effet du contrat : 1er juillet 2022" in signature_page
+    assert "Pour l’établissement de santé" in signature_page
+    for _, word in (hits[0] for hits in found.values()):
+        assert tuple(word["non_stroking_color"]) == (1, 1, 1)
+        assert word["size"] == pytest.approx(8)
+    for party in ("1_ETAB", "2_CPAM", "3_ARS"):
+        gap_cm = (found[f"/d{party}/"][0][1]["top"] - found[f"/s{party}/"][0][1]["top"]) / 72 * 2.54
+        assert 3.0 <= gap_cm <= 4.0
+
+
+def test_pdf_has_no_bookmarks(pdfs: dict[str, Path]) -> None:
+    assert PdfReader(pdfs["contrat"]).outline == []
+
+
+def test_pdf_annex_repeats_its_header_on_each_page(pdfs: dict[str, Path]) -> None:
+    with pdfplumber.open(pdfs["annexe1"]) as pdf:
+        assert len(pdf.pages) >= 2
+        for page in pdf.pages:
+            assert page.width > page.height
+            assert "Indicateur de suivi" in page.extract_text()
