@@ -1,0 +1,974 @@
+"""The annual targeting spreadsheet (« ciblage »): one row per site, one contract per establishment.
+
+The officer's file (CSV or XLSX) lists each targeted site (FINESS géographique) with its
+establishment (FINESS juridique), the national indicators ticked for that site, the regional
+indicators and volet 2 for the establishment. Rows are grouped by FINESS juridique; each group
+becomes one :class:`Contract` through :func:`build_contract`, or is refused as a whole with
+every problem found, each naming its line, column, value and rule. The other establishments
+are produced regardless.
+
+Line numbers are the spreadsheet's own (header = line 1), so that the officer finds them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import difflib
+import hashlib
+import itertools
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from pydantic import ValidationError
+
+from caqes_docs.campaign import Campaign
+from caqes_docs.catalogue import catalogue
+from caqes_docs.contract_file import build_contract, select_themes
+from caqes_docs.errors import InputError
+from caqes_docs.files import atomic_path
+from caqes_docs.finess import finess_problem
+from caqes_docs.finess_extract import FinessEntry, FinessExtract, read_finess_extract
+from caqes_docs.models import ActionRow, Contract, Establishment, Volet1, Volet2
+from caqes_docs.validation import InvalidData, problems_from, validate
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
+TARGETING_SHEET = "ciblage"
+PLAN_SHEET = "plan_actions"
+
+IDENTITY_COLUMNS = (
+    "finess_ej",
+    "finess_et",
+    "raison_sociale",
+    "nom_et",
+    "adresse",
+    "representant",
+    "qualite_representant",
+    "cpam",
+)
+VOLET2_COLUMN = "volet_parcours"
+# Establishment-level text: a value given on several rows must be the same everywhere;
+# an empty cell takes the establishment's value (merged cells come out empty but the first).
+SHARED_TEXT = ("raison_sociale", "adresse", "representant", "qualite_representant", "cpam")
+FILLED_BY_EXTRACT = ("raison_sociale", "adresse")
+DEFAULT_TITLE = "Directeur"
+
+PLAN_COLUMNS = (
+    "finess_ej",
+    "volet",
+    "indicateur",
+    "finess_et",
+    "axe",
+    "action",
+    "pilote",
+    "echeance",
+    "indicateur_suivi",
+    "valeur_initiale",
+    "cible",
+)
+PLAN_REQUIRED = ("finess_ej", "volet", "indicateur", "axe", "action")
+
+_YES = frozenset({"x", "1", "oui"})
+_NO = frozenset({"", "0", "non"})
+FLAG_RULE = "valeur non reconnue : X, 1 ou OUI pour ciblé ; vide, 0 ou NON pour non ciblé"
+MISSING = "valeur obligatoire manquante"
+
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+
+
+@cache
+def targeting_columns() -> tuple[str, ...]:
+    """Every column a targeting file may have, in the order of the model."""
+    cat = catalogue()
+    return (*IDENTITY_COLUMNS, *cat.national_codes, *cat.regional_codes, VOLET2_COLUMN)
+
+
+def required_columns(*, with_extract: bool) -> tuple[str, ...]:
+    """The columns a targeting file must have; the extract can supply names and addresses."""
+    base = ("finess_ej", "finess_et", "representant")
+    return base if with_extract else (*base, *FILLED_BY_EXTRACT)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One problem of one refused establishment, located in the input."""
+
+    finess_ej: str
+    line: int
+    column: str
+    value: str
+    rule: str
+    finess_et: str = ""
+    sheet: str = TARGETING_SHEET
+
+    def __str__(self) -> str:
+        where = f"ligne {self.line}"
+        if self.sheet != TARGETING_SHEET:
+            where = f"{self.sheet}, {where}"
+        if self.column:
+            where += f", colonne {self.column}"
+        shown = f" (valeur « {self.value} »)" if self.value else ""
+        return f"{where} : {self.rule}{shown}"
+
+
+@dataclass(frozen=True)
+class InputLine:
+    """One input line of an establishment: where it is and which site it names."""
+
+    sheet: str
+    line: int
+    finess_et: str
+
+
+@dataclass(frozen=True)
+class RefusedEstablishment:
+    finess_ej: str
+    lines: tuple[InputLine, ...]
+    problems: tuple[Rejection, ...]
+
+
+@dataclass(frozen=True)
+class TargetedContract:
+    """A contract read from the targeting file, with what ties it to its input."""
+
+    contract: Contract
+    lines: tuple[int, ...]
+    sites: tuple[str, ...]
+    digest: str
+    plan_lines: tuple[int, ...] = ()
+
+    @property
+    def finess_ej(self) -> str:
+        return self.contract.establishment.finess_ej
+
+
+@dataclass
+class TargetingResult:
+    source: Path
+    accepted: list[TargetedContract] = field(default_factory=list)
+    refused: list[RefusedEstablishment] = field(default_factory=list)
+    row_count: int = 0
+
+    @property
+    def rejected(self) -> list[Rejection]:
+        return [problem for refused in self.refused for problem in refused.problems]
+
+    @property
+    def refused_ej(self) -> list[str]:
+        return [refused.finess_ej for refused in self.refused]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """A data row: its line number, its cells by column name, and cells with no header."""
+
+    line: int
+    values: dict[str, str]
+    stray: tuple[str, ...] = ()
+
+    def get(self, column: str) -> str:
+        return self.values.get(column, "")
+
+
+def cell_text(value: object) -> str:
+    """A cell as text: numbers without ``.0``, dates as ``JJ/MM/AAAA``, spaces collapsed."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "OUI" if value else "NON"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime):
+        pattern = "%d/%m/%Y" if value.time() == dt.time() else "%d/%m/%Y %H:%M"
+        return value.strftime(pattern)
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    return " ".join(str(value).split())
+
+
+def _file_kind(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except FileNotFoundError:
+        raise InputError("fichier introuvable", file=path) from None
+    except IsADirectoryError:
+        raise InputError("un fichier est attendu, pas un dossier", file=path) from None
+    except OSError as exc:
+        raise InputError(f"lecture impossible ({exc.strerror})", file=path) from None
+    if magic == _XLS_MAGIC:
+        raise InputError(
+            "format Excel 97-2003 (.xls) non pris en charge : enregistrer en .xlsx ou en CSV",
+            file=path,
+        )
+    return "xlsx" if magic == _XLSX_MAGIC else "csv"
+
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes strictly, else Windows-1252.
+
+    Read block by block, so that a large file is never held whole in memory.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _check_cp1252(path, handle)
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def _check_cp1252(path: Path, handle: BinaryIO) -> None:
+    """Five bytes mean nothing in Windows-1252: a file with one is in no known encoding."""
+    handle.seek(0)
+    for number, raw in enumerate(handle, start=1):
+        bad = _CP1252_UNDEFINED.search(raw)
+        if bad:
+            raise InputError(
+                f"encodage non reconnu (octet 0x{bad.group()[0]:02X}) : enregistrer le fichier "
+                "en « CSV UTF-8 » ou en « CSV (séparateur : point-virgule) »",
+                file=path,
+                place=f"ligne {number}",
+            )
+
+
+def _csv_cells(path: Path) -> Iterator[tuple[int, list[object]]]:
+    encoding = _csv_encoding(path)
+    line = 0
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            first = handle.readline()
+            if not first:
+                return
+            delimiter = ";" if first.count(";") >= first.count(",") else ","
+            reader = csv.reader(itertools.chain([first], handle), delimiter=delimiter)
+            for line, cells in enumerate(reader, start=1):
+                yield line, list(cells)
+    except csv.Error as exc:
+        raise InputError(f"CSV illisible ({exc})", file=path, place=f"ligne {line + 1}") from None
+
+
+@contextlib.contextmanager
+def _workbook(path: Path) -> Iterator[Workbook]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InputError(f"classeur Excel illisible ({exc})", file=path) from None
+    try:
+        yield book
+    finally:
+        book.close()
+
+
+def _sheet_cells(book: Workbook, sheet: str) -> Iterator[tuple[int, list[object]]]:
+    """Rows of ``sheet``, numbered as the spreadsheet numbers them."""
+    worksheet = book[sheet]
+    # The stored dimensions may be wrong (some tools write « A1 »): read every row.
+    worksheet.reset_dimensions()
+    for line, cells in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        yield line, list(cells)
+
+
+def _header(
+    path: Path, sheet: str, cells: list[object], known: Sequence[str], required: Sequence[str]
+) -> list[str | None]:
+    """The column name at each position (None: no header); InvalidData if the header is wrong."""
+    names = [cell_text(cell).lstrip("\ufeff") for cell in cells]
+    place = "ligne 1" if sheet == TARGETING_SHEET else f"{sheet}, ligne 1"
+    expected = f"colonnes attendues : {', '.join(known)}"
+    problems: list[InputError] = []
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            continue
+        if name in seen:
+            problems.append(InputError("colonne en double", file=path, place=place, value=name))
+        elif name not in known:
+            close = _closest(name, known)
+            hint = f" (voulait-on dire « {close} » ?)" if close else ""
+            problems.append(
+                InputError(
+                    f"colonne inconnue{hint} ; {expected}", file=path, place=place, value=name
+                )
+            )
+        seen.add(name)
+    for name in required:
+        if name not in seen:
+            problems.append(
+                InputError(
+                    f"colonne obligatoire « {name} » absente ; {expected}", file=path, place=place
+                )
+            )
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidData(problems)
+    return [name or None for name in names]
+
+
+def _closest(name: str, known: Sequence[str]) -> str | None:
+    folded = {column.casefold().replace(" ", "_"): column for column in known}
+    if name.casefold().replace(" ", "_") in folded:
+        return folded[name.casefold().replace(" ", "_")]
+    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _rows(
+    path: Path,
+    cells: Iterator[tuple[int, list[object]]],
+    sheet: str,
+    known: Sequence[str],
+    required: Sequence[str],
+    *,
+    optional: bool = False,
+) -> Iterator[SheetRow]:
+    """Rows under a checked header; an ``optional`` sheet may be entirely empty."""
+    first = next(cells, None)
+    if first is None and optional:
+        return
+    if first is None:
+        raise InputError("fichier vide : la première ligne doit nommer les colonnes", file=path)
+    if not any(cell_text(cell) for cell in first[1]):
+        raise InputError("la première ligne est vide : elle doit nommer les colonnes", file=path)
+    columns = _header(path, sheet, first[1], known, required)
+    for line, raw in cells:
+        texts = [cell_text(cell) for cell in raw]
+        if not any(texts):
+            continue
+        values = {name: text for name, text in zip(columns, texts, strict=False) if name}
+        stray = tuple(
+            text
+            for index, text in enumerate(texts)
+            if text and (index >= len(columns) or columns[index] is None)
+        )
+        yield SheetRow(line, values, stray)
+
+
+@contextlib.contextmanager
+def open_targeting(
+    path: Path, *, with_extract: bool = False
+) -> Iterator[tuple[Iterator[SheetRow], Iterator[SheetRow]]]:
+    """The data rows of a targeting file, and those of its ``plan_actions`` sheet if any.
+
+    A workbook is read from its sheet ``ciblage``, else its first sheet. The header is
+    checked on the first row read: a missing required column, an unknown or duplicated
+    column raises InputError for the whole file. Entirely empty rows are skipped. The
+    iterators must be consumed inside the ``with`` block.
+    """
+    required = required_columns(with_extract=with_extract)
+    if _file_kind(path) == "csv":
+        yield (
+            _rows(path, _csv_cells(path), TARGETING_SHEET, targeting_columns(), required),
+            iter(()),
+        )
+        return
+    with _workbook(path) as book:
+        others = [name for name in book.sheetnames if name != PLAN_SHEET]
+        if TARGETING_SHEET not in book.sheetnames and not others:
+            raise InputError(f"le classeur n'a pas de feuille « {TARGETING_SHEET} »", file=path)
+        sheet = TARGETING_SHEET if TARGETING_SHEET in book.sheetnames else others[0]
+        cells = _sheet_cells(book, sheet)
+        rows = _rows(path, cells, TARGETING_SHEET, targeting_columns(), required)
+        plan: Iterator[SheetRow] = iter(())
+        if PLAN_SHEET in book.sheetnames:
+            plan_cells = _sheet_cells(book, PLAN_SHEET)
+            plan = _rows(path, plan_cells, PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED, optional=True)
+        yield rows, plan
+
+
+def iter_targeting_rows(path: Path, *, with_extract: bool = False) -> Iterator[SheetRow]:
+    """The data rows of a targeting file (CSV or XLSX), header checked first."""
+    with open_targeting(path, with_extract=with_extract) as (rows, _):
+        yield from rows
+
+
+def iter_plan_rows(path: Path) -> Iterator[SheetRow]:
+    """Action-plan rows: a CSV file, or a workbook's sheet ``plan_actions`` (else its first)."""
+    if _file_kind(path) == "csv":
+        yield from _rows(path, _csv_cells(path), PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED)
+        return
+    with _workbook(path) as book:
+        sheet = PLAN_SHEET if PLAN_SHEET in book.sheetnames else book.sheetnames[0]
+        cells = _sheet_cells(book, sheet)
+        yield from _rows(path, cells, PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED)
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _finess(raw: str) -> tuple[str, str | None]:
+    """The FINESS number written in a cell, and why it is not one (None when it is).
+
+    A spreadsheet that took the number for a figure drops the leading zero of départements
+    01 to 09 (``10780054``); the zero is put back when that gives a valid number.
+    """
+    value = raw.replace(" ", "").upper()
+    if not value:
+        return value, MISSING
+    if len(value) == 8 and value.isdigit() and finess_problem(f"0{value}") is None:
+        return f"0{value}", None
+    problem = finess_problem(value)
+    return value, f"numéro FINESS invalide : {problem}" if problem else None
+
+
+def _flag(value: str) -> bool | None:
+    folded = value.casefold()
+    if folded in _YES:
+        return True
+    if folded in _NO:
+        return False
+    return None
+
+
+@dataclass
+class _Group:
+    """The input lines of one establishment, keyed by its FINESS juridique as written."""
+
+    key: str
+    key_problem: str | None
+    rows: list[SheetRow] = field(default_factory=list)
+    sites: list[str] = field(default_factory=list)
+    bad_sites: set[str] = field(default_factory=set)
+    plan: list[SheetRow] = field(default_factory=list)
+    problems: list[Rejection] = field(default_factory=list)
+
+    def add(self, row: SheetRow, column: str, value: str, rule: str) -> None:
+        """Note a problem of a targeting row."""
+        site = self.sites[next(i for i, r in enumerate(self.rows) if r is row)]
+        self.problems.append(Rejection(self.key, row.line, column, value, rule, site))
+
+    def add_plan(self, row: SheetRow, column: str, value: str, rule: str) -> None:
+        """Note a problem of an action-plan row."""
+        site = row.get("finess_et")
+        self.problems.append(
+            Rejection(self.key, row.line, column, value, rule, site, sheet=PLAN_SHEET)
+        )
+
+
+def _group_rows(rows: Iterable[SheetRow]) -> tuple[dict[str, _Group], int]:
+    groups: dict[str, _Group] = {}
+    sites_seen: dict[str, tuple[_Group, SheetRow]] = {}
+    count = 0
+    for row in rows:
+        count += 1
+        key, key_problem = _finess(row.get("finess_ej"))
+        group = groups.setdefault(key, _Group(key, key_problem))
+        site, site_problem = _finess(row.get("finess_et"))
+        group.rows.append(row)
+        group.sites.append(site)
+        if key_problem:
+            group.add(row, "finess_ej", row.get("finess_ej"), key_problem)
+        if site_problem:
+            group.bad_sites.add(site)
+            group.add(row, "finess_et", row.get("finess_et"), site_problem)
+        elif site in sites_seen:
+            _duplicate_site(site, (group, row), sites_seen[site])
+        else:
+            sites_seen[site] = (group, row)
+    return groups, count
+
+
+def _duplicate_site(
+    site: str, later: tuple[_Group, SheetRow], earlier: tuple[_Group, SheetRow]
+) -> None:
+    (group, row), (first_group, first_row) = later, earlier
+    if first_group is group:
+        group.add(row, "finess_et", site, f"site déjà présent ligne {first_row.line}")
+        return
+    rule = "un site appartient à une seule entité juridique : ce site figure aussi ligne {} sous {}"
+    group.add(row, "finess_et", site, rule.format(first_row.line, first_group.key))
+    first_group.add(first_row, "finess_et", site, rule.format(row.line, group.key))
+
+
+def _attach_plan(groups: dict[str, _Group], rows: Iterable[SheetRow]) -> None:
+    for row in rows:
+        key, key_problem = _finess(row.get("finess_ej"))
+        group = groups.setdefault(key, _Group(key, key_problem))
+        group.plan.append(row)
+        if key_problem:
+            group.add_plan(row, "finess_ej", row.get("finess_ej"), key_problem)
+        elif not group.rows:
+            group.add_plan(row, "finess_ej", key, "établissement absent du fichier de ciblage")
+
+
+# --------------------------------------------------------------------------- assessment
+
+
+@dataclass
+class _Context:
+    campaign: Campaign
+    extract: FinessExtract | None
+    source: Path
+
+
+def _shared_text(group: _Group, column: str) -> str:
+    """The establishment's value of ``column``: the non-empty cells must all agree."""
+    chosen: tuple[str, SheetRow] | None = None
+    for row in group.rows:
+        value = row.get(column)
+        if not value:
+            continue
+        if chosen is None:
+            chosen = (value, row)
+        elif value != chosen[0]:
+            group.add(row, column, value, _disagree(chosen[1], chosen[0]))
+    return chosen[0] if chosen is not None else ""
+
+
+def _disagree(first: SheetRow, value: str) -> str:
+    shown = f"« {value} »" if value else "une cellule vide"
+    return (
+        "les lignes d'un même établissement doivent concorder : "
+        f"la ligne {first.line} indique {shown}"
+    )
+
+
+def _shared_flag(group: _Group, column: str) -> bool:
+    """An OUI/NON of the establishment (empty = NON), the same on every row."""
+    chosen: tuple[bool, SheetRow] | None = None
+    for row in group.rows:
+        value = _flag(row.get(column))
+        if value is None:
+            group.add(row, column, row.get(column), FLAG_RULE)
+        elif chosen is None:
+            chosen = (value, row)
+        elif value != chosen[0]:
+            first = chosen[1]
+            group.add(row, column, row.get(column), _disagree(first, first.get(column)))
+    return chosen[0] if chosen is not None else False
+
+
+def _national(group: _Group) -> tuple[dict[str, list[str]], bool]:
+    """National indicator → targeted sites in the order of the file; whether any is ticked.
+
+    A site whose FINESS is invalid (already reported) is left out of the volet.
+    """
+    targeted: dict[str, list[str]] = {}
+    ticked = False
+    for row, site in zip(group.rows, group.sites, strict=True):
+        for code in catalogue().national_codes:
+            value = _flag(row.get(code))
+            if value is None:
+                group.add(row, code, row.get(code), FLAG_RULE)
+            elif value:
+                ticked = True
+                if site not in group.bad_sites:
+                    targeted.setdefault(code, []).append(site)
+    return targeted, ticked
+
+
+def _check_membership(group: _Group, extract: FinessExtract) -> None:
+    """Every site the extract knows must belong, there too, to this establishment."""
+    for row, site in zip(group.rows, group.sites, strict=True):
+        entry = extract.site(site)
+        if entry is not None and entry.finess_ej and entry.finess_ej != group.key:
+            group.add(
+                row,
+                "finess_et",
+                site,
+                "d'après l'extrait FINESS, ce site dépend de l'entité juridique "
+                f"{entry.finess_ej}, pas de {group.key}",
+            )
+
+
+def _identity(group: _Group, ctx: _Context) -> dict[str, str]:
+    """Name, address, representative and CPAM of the establishment; problems noted."""
+    values = {column: _shared_text(group, column) for column in SHARED_TEXT}
+    entity = ctx.extract.entity(group.key) if ctx.extract is not None else None
+    if entity is not None:
+        values["raison_sociale"] = values["raison_sociale"] or entity.name
+        values["adresse"] = values["adresse"] or entity.address
+    for column in ("raison_sociale", "adresse", "representant"):
+        if not values[column]:
+            rule = "valeur obligatoire manquante sur toutes les lignes de l'établissement"
+            if column in FILLED_BY_EXTRACT and ctx.extract is not None:
+                rule += " et absente de l'extrait FINESS"
+            group.add(group.rows[0], column, "", rule)
+    values["qualite_representant"] = values["qualite_representant"] or DEFAULT_TITLE
+    values["cpam"] = _cpam(group, ctx.campaign, values["cpam"])
+    return values
+
+
+def _cpam(group: _Group, campaign: Campaign, written: str) -> str:
+    """The campaign's CPAM key: the one written (in any case), else the département's."""
+    by_fold = {key.casefold(): key for key in campaign.cpams}
+    key = by_fold.get(written.casefold(), written) if written else None
+    if group.key_problem and key is None:
+        return ""
+    try:
+        return campaign.cpam_for(group.key, key)[0]
+    except InputError as exc:
+        row = next((r for r in group.rows if r.get("cpam")), group.rows[0])
+        group.add(row, "cpam", written, exc.rule)
+        return ""
+
+
+def _volets(group: _Group, campaign: Campaign) -> tuple[Volet1 | None, Volet2 | None]:
+    """Volet 1 when an indicator is targeted, volet 2 when « volet_parcours » is OUI."""
+    flag_problems = len(group.problems)
+    national, ticked = _national(group)
+    regional = [code for code in catalogue().regional_codes if _shared_flag(group, code)]
+    volet1 = Volet1(national=national, regional=regional) if national or regional else None
+    volet2 = None
+    if _shared_flag(group, VOLET2_COLUMN):
+        try:
+            volet2 = select_themes(campaign, True)
+        except InputError as exc:
+            row = next(r for r in group.rows if _flag(r.get(VOLET2_COLUMN)))
+            group.add(row, VOLET2_COLUMN, row.get(VOLET2_COLUMN), exc.rule)
+    # An unreadable indicator cell may well be the targeting meant: say no more then.
+    unreadable = len(group.problems) > flag_problems
+    if not (ticked or regional or volet2 or unreadable):
+        group.add(
+            group.rows[0],
+            "",
+            "",
+            "aucun volet conclu : aucun indicateur ciblé (NAT_1 à NAT_6, indicateurs "
+            f"régionaux) et « {VOLET2_COLUMN} » n'est pas OUI",
+        )
+    return volet1, volet2
+
+
+def _site_names(group: _Group, extract: FinessExtract | None, legal_name: str) -> list[str]:
+    """« nom_et » as written, else the extract's name of the site, else the legal name."""
+    names = []
+    for row, site in zip(group.rows, group.sites, strict=True):
+        entry = extract.site(site) if extract is not None else None
+        names.append(row.get("nom_et") or (entry.name if entry else "") or legal_name)
+    return names
+
+
+def _plan(group: _Group, volet1: Volet1 | None, volet2: Volet2 | None) -> list[ActionRow]:
+    """The establishment's own action-plan rows; each problem is noted on its line."""
+    rows: list[ActionRow] = []
+    for row in group.plan:
+        before = len(group.problems)
+        data = _plan_data(group, row, volet1, volet2)
+        if len(group.problems) > before:
+            continue
+        try:
+            rows.append(ActionRow.model_validate(data))
+        except ValidationError as exc:
+            for problem in problems_from(exc, None):
+                value = "" if problem.value is None else str(problem.value)
+                group.add_plan(row, problem.place or "", value, problem.rule)
+    return rows
+
+
+def _plan_data(
+    group: _Group, row: SheetRow, volet1: Volet1 | None, volet2: Volet2 | None
+) -> dict[str, object]:
+    def problem(column: str, rule: str) -> None:
+        group.add_plan(row, column, row.get(column), rule)
+
+    for column in PLAN_REQUIRED[1:]:
+        if not row.get(column):
+            problem(column, MISSING)
+    volet = {"1": 1, "2": 2}.get(row.get("volet"))
+    if volet is None and row.get("volet"):
+        problem("volet", "volet attendu : 1 ou 2")
+    site = None
+    if row.get("finess_et"):
+        site, site_problem = _finess(row.get("finess_et"))
+        if site_problem or site not in group.sites:
+            problem("finess_et", site_problem or "ce site n'est pas un site de l'établissement")
+            site = None  # reported once: not again as a site the indicator does not target
+    code = row.get("indicateur")
+    rule = _plan_indicator_problem(volet, code, site, volet1, volet2) if code else None
+    if rule:
+        problem("volet" if rule.startswith("le volet") else "indicateur", rule)
+    data: dict[str, object] = {name: row.get(name) for name in PLAN_COLUMNS[4:]}
+    return {**data, "volet": volet, "indicateur": code, "finess_et": site}
+
+
+def _plan_indicator_problem(
+    volet: int | None,
+    code: str,
+    site: str | None,
+    volet1: Volet1 | None,
+    volet2: Volet2 | None,
+) -> str | None:
+    """Why an action-plan row cannot name ``code``: it must be retained by the contract."""
+    if volet == 2:
+        if volet2 is None:
+            return f"le volet 2 n'est pas conclu (« {VOLET2_COLUMN} » n'est pas OUI)"
+        themes = [theme.code for theme in volet2.themes]
+        if code not in themes:
+            return f"thème inconnu du volet 2 (attendu : {', '.join(themes)})"
+        return None
+    if volet != 1:
+        return None
+    cat = catalogue()
+    if cat.get(code) is None:
+        return f"indicateur inconnu (attendu : {', '.join(cat.by_code)})"
+    if volet1 is None:
+        return "le volet 1 n'est pas conclu : aucun indicateur n'est ciblé"
+    if code in cat.regional_codes:
+        return None if code in volet1.regional else "indicateur régional non retenu (NON)"
+    targeted = volet1.targeted_sites(code)
+    if not targeted:
+        return "indicateur national ciblé sur aucun site de l'établissement"
+    if site is not None and site not in targeted:
+        return f"indicateur national non ciblé pour le site {site}"
+    return None
+
+
+_PLACE = re.compile(r"^(?:etablissement\.)?(sites|plan_actions)\[(\d+)\](?:\.(\w+))?")
+_COLUMN_OF = {
+    "raison_sociale": "raison_sociale",
+    "adresse": "adresse",
+    "representant.nom": "representant",
+    "representant.qualite": "qualite_representant",
+    "cpam": "cpam",
+    "nom": "nom_et",
+    "finess": "finess_et",
+}
+
+
+def _note_invalid(group: _Group, exc: InputError) -> None:
+    """Locate the models' own objections (a safety net: the checks above come first)."""
+    problems = exc.problems if isinstance(exc, InvalidData) else [exc]
+    for problem in problems:
+        place = problem.place or ""
+        value = "" if problem.value is None else str(problem.value)
+        match = _PLACE.match(place)
+        index = int(match.group(2)) if match else -1
+        if match and match.group(1) == "sites" and index < len(group.rows):
+            column = _COLUMN_OF.get(match.group(3) or "", "finess_et")
+            group.add(group.rows[index], column, value, problem.rule)
+        elif match and match.group(1) == "plan_actions" and index < len(group.plan):
+            group.add_plan(group.plan[index], match.group(3) or "", value, problem.rule)
+        else:
+            column = _COLUMN_OF.get(place.removeprefix("etablissement."), place)
+            group.add(group.rows[0], column, value, problem.rule)
+
+
+def _digest(group: _Group, extract: FinessExtract | None) -> str:
+    """A stable fingerprint of what the contract is made of: rows, plan rows, extract data.
+
+    Columns are taken in the model's order, FINESS numbers normalised and empty cells left
+    out, so that the same data as CSV or XLSX, columns reordered, gives the same digest.
+    """
+
+    def cells(row: SheetRow, columns: Sequence[str]) -> list[list[str]]:
+        kept = []
+        for name in columns:
+            value = row.get(name)
+            if name in ("finess_ej", "finess_et") and value:
+                value = _finess(value)[0]
+            if value:
+                kept.append([name, value])
+        return kept
+
+    used: list[FinessEntry] = []
+    if extract is not None:
+        found = [extract.entity(group.key), *(extract.site(site) for site in group.sites)]
+        used = [entry for entry in found if entry is not None]
+    payload = {
+        TARGETING_SHEET: [cells(row, targeting_columns()) for row in group.rows],
+        PLAN_SHEET: [cells(row, PLAN_COLUMNS) for row in group.plan],
+        "extrait_finess": [asdict(entry) for entry in used],
+    }
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _assess(group: _Group, ctx: _Context) -> TargetedContract | RefusedEstablishment:
+    """One establishment's contract, or its refusal with every problem found."""
+    if not group.rows:
+        return _refused(group)
+    for row in group.rows:
+        if row.stray:
+            group.add(row, "", row.stray[0], "valeur dans une colonne sans en-tête")
+    if ctx.extract is not None and not group.key_problem:
+        _check_membership(group, ctx.extract)
+    identity = _identity(group, ctx)
+    volet1, volet2 = _volets(group, ctx.campaign)
+    plan = _plan(group, volet1, volet2)
+    if group.problems:
+        return _refused(group)
+    names = _site_names(group, ctx.extract, identity["raison_sociale"])
+    establishment = {
+        "raison_sociale": identity["raison_sociale"],
+        "adresse": identity["adresse"],
+        "finess_ej": group.key,
+        "representant": {
+            "nom": identity["representant"],
+            "qualite": identity["qualite_representant"],
+        },
+        "sites": [{"finess": s, "nom": n} for s, n in zip(group.sites, names, strict=True)],
+        "cpam": identity["cpam"],
+    }
+    try:
+        contract = build_contract(
+            ctx.campaign,
+            validate(Establishment, establishment, file=ctx.source),
+            volet1,
+            volet2,
+            plan,
+            source=ctx.source,
+        )
+    except InputError as exc:
+        _note_invalid(group, exc)
+        return _refused(group)
+    return TargetedContract(
+        contract=contract,
+        lines=tuple(row.line for row in group.rows),
+        sites=tuple(group.sites),
+        digest=_digest(group, ctx.extract),
+        plan_lines=tuple(row.line for row in group.plan),
+    )
+
+
+def _refused(group: _Group) -> RefusedEstablishment:
+    lines = [
+        InputLine(TARGETING_SHEET, row.line, site)
+        for row, site in zip(group.rows, group.sites, strict=True)
+    ]
+    lines += [InputLine(PLAN_SHEET, row.line, row.get("finess_et")) for row in group.plan]
+    columns = ("", *targeting_columns(), *PLAN_COLUMNS)
+    order = {column: index for index, column in reversed(list(enumerate(columns)))}
+
+    def position(problem: Rejection) -> tuple[int, int, int]:
+        sheet = 0 if problem.sheet == TARGETING_SHEET else 1
+        return sheet, problem.line, order.get(problem.column, len(order))
+
+    problems = sorted(group.problems, key=position)
+    return RefusedEstablishment(group.key, tuple(lines), tuple(problems))
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _extract_paths(finess_extract: Path | Sequence[Path] | None) -> list[Path]:
+    if finess_extract is None:
+        return []
+    return [finess_extract] if isinstance(finess_extract, Path) else list(finess_extract)
+
+
+def read_targeting(
+    path: Path,
+    campaign: Campaign,
+    *,
+    finess_extract: Path | Sequence[Path] | None = None,
+    action_plan: Path | None = None,
+) -> TargetingResult:
+    """Read a targeting file into contracts; each refused establishment with all its problems.
+
+    ``finess_extract``: the public FINESS extract(s) (sites; legal entities) that fill empty
+    names and addresses and check that each site belongs to its establishment.
+    ``action_plan``: a CSV (or XLSX) of action-plan rows; a workbook's own ``plan_actions``
+    sheet is read as well. Raises InputError only for a file that cannot be read as a whole
+    (missing file, encoding, bad header); every other problem is a :class:`Rejection`.
+    """
+    extract_paths = _extract_paths(finess_extract)
+    with open_targeting(path, with_extract=bool(extract_paths)) as (rows, own_plan):
+        groups, count = _group_rows(rows)
+        if not groups:
+            raise InputError("aucune ligne de ciblage sous la ligne d'en-tête", file=path)
+        _attach_plan(groups, own_plan)
+    if action_plan is not None:
+        _attach_plan(groups, iter_plan_rows(action_plan))
+    extract = None
+    if extract_paths:
+        wanted = {group.key for group in groups.values() if not group.key_problem}
+        wanted.update(site for group in groups.values() for site in group.sites)
+        extract = FinessExtract()
+        for extract_path in extract_paths:
+            read_finess_extract(extract_path, wanted, into=extract)
+    ctx = _Context(campaign, extract, path)
+    result = TargetingResult(source=path, row_count=count)
+    for group in groups.values():
+        outcome = _assess(group, ctx)
+        if isinstance(outcome, TargetedContract):
+            result.accepted.append(outcome)
+        else:
+            result.refused.append(outcome)
+    return result
+
+
+REJECT_COLUMNS = ("ligne", "finess_ej", "finess_et", "colonne", "valeur", "erreur")
+
+
+def reject_rows(refused: Iterable[RefusedEstablishment]) -> Iterator[tuple[str, ...]]:
+    """The rows of ``rejets.csv``: every input line of every refused establishment.
+
+    A line with problems gives one row per problem; a line without gives one row saying the
+    establishment is refused because of its other lines. Action-plan columns read
+    ``plan_actions.<colonne>``.
+    """
+    for establishment in refused:
+        by_line: dict[tuple[str, int], list[Rejection]] = {}
+        for problem in establishment.problems:
+            by_line.setdefault((problem.sheet, problem.line), []).append(problem)
+        for item in establishment.lines:
+            problems = by_line.get((item.sheet, item.line))
+            if not problems:
+                because = _refused_because(establishment)
+                sheet = "" if item.sheet == TARGETING_SHEET else item.sheet
+                yield str(item.line), establishment.finess_ej, item.finess_et, sheet, "", because
+                continue
+            for problem in problems:
+                column = problem.column
+                if problem.sheet != TARGETING_SHEET:
+                    column = f"{problem.sheet}.{column}" if column else problem.sheet
+                yield (
+                    str(problem.line),
+                    problem.finess_ej,
+                    problem.finess_et,
+                    column,
+                    problem.value,
+                    problem.rule,
+                )
+
+
+def _refused_because(establishment: RefusedEstablishment) -> str:
+    targeting = sorted({p.line for p in establishment.problems if p.sheet == TARGETING_SHEET})
+    plan = sorted({p.line for p in establishment.problems if p.sheet != TARGETING_SHEET})
+    parts = [_line_list(targeting)] if targeting else []
+    if plan:
+        parts.append(f"{_line_list(plan)} du plan d'actions")
+    return f"établissement refusé en entier à cause de ses autres lignes ({' et '.join(parts)})"
+
+
+def _line_list(lines: list[int]) -> str:
+    word = "ligne" if len(lines) == 1 else "lignes"
+    return f"{word} {', '.join(str(n) for n in lines)}"
+
+
+def write_rejects(path: Path, refused: Iterable[RefusedEstablishment]) -> int:
+    """Write ``rejets.csv`` (``;``, UTF-8 with BOM for Excel) atomically; return its row count."""
+    count = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
+        writer.writerow(REJECT_COLUMNS)
+        for row in reject_rows(refused):
+            writer.writerow(row)
+            count += 1
+    return count
