@@ -9,8 +9,6 @@ the contract. Keys are generated on the spot and only ever written inside PKCS#1
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import write_bytes
+from caqes_docs.finess import finess_problem
 
 ROOT_NAME = "AC racine de démonstration CAQES"
 DEFAULT_CPAM_NAME = "CPAM de la Gironde"
@@ -70,7 +70,7 @@ def create_demo_pki(
     root_name = _name(O="CAQES démonstration", CN=ROOT_NAME)
     root_cert = _root_certificate(root_key, root_name, now)
     root_path = target / "root-ca.pem"
-    _write_atomic(root_path, root_cert.public_bytes(serialization.Encoding.PEM))
+    write_bytes(root_path, root_cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(file_name: str, subject: x509.Name) -> Path:
         key = _new_key()
@@ -84,7 +84,7 @@ def create_demo_pki(
             encryption_algorithm=serialization.BestAvailableEncryption(secret),
         )
         path = target / file_name
-        _write_atomic(path, blob)
+        write_bytes(path, blob)
         return path
 
     etab_paths = {
@@ -102,12 +102,11 @@ def create_demo_pki(
 def _check_establishments(establishments: Sequence[tuple[str, str]]) -> None:
     seen: set[str] = set()
     for finess, name in establishments:
-        if not finess or not name:
-            raise InputError(
-                "un établissement demande un FINESS juridique et un nom",
-                place="établissements",
-                value=f"{finess} {name}".strip(),
-            )
+        if not name:
+            raise InputError("nom d'établissement manquant", place="établissements", value=finess)
+        problem = finess_problem(finess)
+        if problem:
+            raise InputError(problem, place="FINESS juridique", value=finess)
         if finess in seen:
             raise InputError("FINESS juridique en double", place="établissements", value=finess)
         seen.add(finess)
@@ -202,16 +201,3 @@ def _leaf_certificate(
         )
         .sign(issuer_key, hashes.SHA256())
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise

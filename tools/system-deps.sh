@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages caqes-docs needs: LibreOffice and fonts for conversion, poppler and qpdf for
-# checks, SoftHSM2 for the PKCS#11 tests. Installs what is missing when run as root;
+# checks, SoftHSM2 and NSS tools for the PKCS#11 and pdfsig tests. Installs what is missing when run as root;
 # otherwise prints the exact command to run.
 set -euo pipefail
 packages=(libreoffice-writer-nogui fonts-liberation fonts-crosextra-carlito
-          fonts-crosextra-caladea poppler-utils qpdf softhsm2)
+          fonts-crosextra-caladea poppler-utils qpdf softhsm2 libnss3-tools)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -1,0 +1,400 @@
+"""Signing: order, refusals, atomicity, PKCS#12 and PKCS#11 keys, PAdES levels, PDF/A."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import socket
+import subprocess
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from conftest_pki import (
+    FINESS,
+    PASSWORD,
+    add_annotation,
+    add_signature_field,
+    build_stand_in_contract,
+    signed_stand_in,
+)
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.validation import read_certification_data
+from pypdf import PdfReader
+
+from caqes_docs.errors import InputError, SigningError
+from caqes_docs.pki import create_demo_pki
+from caqes_docs.signing import (
+    load_p12,
+    open_pkcs11,
+    sign_documents,
+    validation_context_for,
+)
+from caqes_docs.verify import IssuedRecord, sidecar_path, verify_document
+
+pytest_plugins = ["conftest_pki"]
+
+ROLES = ("ETAB", "CPAM", "ARS")
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+
+
+def sign_one(path: Path, role: str, signer, **options) -> object:
+    (result,) = sign_documents([path], role, signer, **options)
+    return result
+
+
+def refused(path: Path, role: str, signer, expected: str, **options) -> str:
+    """Sign, expect a refusal mentioning ``expected``, and check nothing was written."""
+    before = path.read_bytes()
+    result = sign_one(path, role, signer, **options)
+    assert not result.ok
+    assert expected in result.error
+    assert str(path) in result.error
+    assert path.read_bytes() == before
+    return result.error
+
+
+def xmp_properties(packet: bytes) -> dict[str, str]:
+    """Simple XMP properties, written as attributes or as elements of rdf:Description."""
+    properties: dict[str, str] = {}
+    for description in ElementTree.fromstring(packet).iter(f"{{{RDF}}}Description"):
+        properties.update(
+            {k: v for k, v in description.attrib.items() if not k.startswith(f"{{{RDF}}}")}
+        )
+        properties.update({child.tag: child.text or "" for child in description if len(child) == 0})
+    return properties
+
+
+# --- the full order -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_signed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("three")
+    return build_stand_in_contract(directory, content=signed_stand_in(ROLES))
+
+
+def test_three_parties_sign_in_order(contract: Path, demo_signers, demo_pki) -> None:
+    names = []
+    for role in ROLES:
+        result = sign_one(contract, role, demo_signers[role])
+        assert result.ok, result.error
+        assert result.output == contract
+        names.append(result.signer)
+    assert names[0] == "Directeur"
+    assert names[1] == "Directeur de la CPAM de la Gironde"
+
+    report = verify_document(contract, trust_roots=[demo_pki.root_certificate])
+    assert report.ok, report.problems
+    assert [s.status for s in report.signatures] == ["signé"] * 3
+    assert [s.trust for s in report.signatures] == ["oui"] * 3
+    assert report.issued == "conforme"
+
+
+def test_first_signature_certifies_fill_forms(three_signed: Path) -> None:
+    reader = PdfFileReader(BytesIO(three_signed.read_bytes()))
+    certification = read_certification_data(reader)
+    assert certification is not None
+    assert certification.permission == MDPPerm.FILL_FORMS
+    assert certification.author_sig.get_object()["/Type"] == "/Sig"
+    report = verify_document(three_signed)
+    assert [s.certification for s in report.signatures] == [True, False, False]
+
+
+def test_certification_follows_the_order(contract: Path, demo_signers) -> None:
+    order = ("CPAM", "ETAB", "ARS")
+    assert sign_one(contract, "CPAM", demo_signers["CPAM"], order=order).ok
+    assert sign_one(contract, "ETAB", demo_signers["ETAB"], order=order).ok
+    report = verify_document(contract, order=order)
+    assert [s.certification for s in report.signatures] == [False, True, None]
+    assert report.ok, report.problems
+
+
+def test_appearance_shows_signer_party_and_date(three_signed: Path, tmp_path: Path) -> None:
+    flat = tmp_path / "flat.pdf"
+    # qpdf exits 3 on warnings; the flattened file is still written.
+    run = subprocess.run(
+        ["qpdf", "--flatten-annotations=all", str(three_signed), str(flat)], capture_output=True
+    )
+    assert run.returncode in (0, 3), run.stderr
+    text = subprocess.run(
+        ["pdftotext", str(flat), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    today = datetime.now().strftime("%d/%m/%Y")
+    for party, signer in [
+        ("Établissement", "Directeur"),
+        ("CPAM", "Directeur de la CPAM de la Gironde"),
+        ("ARS", "Directeur général de l'ARS Nouvelle-Aquitaine"),
+    ]:
+        assert f"{party}\n{signer}\nSigné le {today} à " in text
+
+
+def test_pdfa_identification_and_embedded_fonts_kept(three_signed: Path) -> None:
+    reader = PdfReader(three_signed)
+    xmp = xmp_properties(reader.trailer["/Root"]["/Metadata"].get_object().get_data())
+    assert xmp["{http://www.aiim.org/pdfa/ns/id/}part"] == "2"
+    assert xmp["{http://www.aiim.org/pdfa/ns/id/}conformance"] == "B"
+    # PDF/A: the Info dictionary and the XMP packet name the same producer.
+    assert reader.metadata.producer == xmp["{http://ns.adobe.com/pdf/1.3/}Producer"]
+    fonts = subprocess.run(
+        ["pdffonts", str(three_signed)], capture_output=True, check=True, text=True
+    ).stdout.splitlines()[2:]
+    assert any("LiberationSans" in line for line in fonts)
+    embedded = [line.split()[-5] for line in fonts]
+    assert embedded and set(embedded) == {"yes"}, fonts
+
+
+def test_pdfsig_finds_three_valid_signatures(three_signed: Path) -> None:
+    output = subprocess.run(["pdfsig", str(three_signed)], capture_output=True, text=True).stdout
+    assert output.count("Signature Validation: Signature is Valid.") == 3
+    assert "s1_ETAB" in output and "s3_ARS" in output
+
+
+def test_pdfsig_trusts_the_chain_given_the_root(
+    three_signed: Path, demo_pki, tmp_path: Path
+) -> None:
+    if shutil.which("certutil") is None:
+        pytest.skip("certutil absent (paquet Debian libnss3-tools)")
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    root = str(demo_pki.root_certificate)
+    subprocess.run(
+        ["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["certutil", "-A", "-d", f"sql:{nss}", "-n", "racine", "-t", "CT,C,C", "-i", root],
+        check=True,
+        capture_output=True,
+    )
+    output = subprocess.run(
+        ["pdfsig", "-nssdir", str(nss), str(three_signed)], capture_output=True, text=True
+    ).stdout
+    assert output.count("Certificate Validation: Certificate is Trusted.") == 3, output
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def test_out_of_order_is_refused(contract: Path, demo_signers) -> None:
+    error = refused(contract, "CPAM", demo_signers["CPAM"], "hors ordre")
+    assert "Établissement" in error
+    assert sign_one(contract, "ETAB", demo_signers["ETAB"]).ok
+    error = refused(contract, "ARS", demo_signers["ARS"], "hors ordre")
+    assert "CPAM" in error
+
+
+def test_a_field_already_signed_is_refused(tmp_path: Path, demo_signers) -> None:
+    pdf = build_stand_in_contract(tmp_path, content=signed_stand_in(("ETAB",)))
+    refused(pdf, "ETAB", demo_signers["ETAB"], "déjà signé")
+
+
+def test_a_tampered_earlier_signature_is_refused(tmp_path: Path, demo_signers) -> None:
+    data = bytearray(signed_stand_in(("ETAB",)))
+    issued_size = len(build_stand_in_contract(tmp_path, "issued").read_bytes())
+    # A digit of the signing date (/M), inside the range the ETAB signature covers.
+    marker = b"/M (D\\072"
+    position = data.index(marker, issued_size) + len(marker) + 3
+    data[position] = ord("9") if data[position] != ord("9") else ord("8")
+    pdf = build_stand_in_contract(tmp_path, content=bytes(data))
+    error = refused(pdf, "CPAM", demo_signers["CPAM"], "n'est plus valide")
+    assert "altéré" in error
+
+
+def test_content_added_after_a_signature_is_refused(tmp_path: Path, demo_signers) -> None:
+    pdf = build_stand_in_contract(tmp_path, content=add_annotation(signed_stand_in(("ETAB",))))
+    error = refused(pdf, "CPAM", demo_signers["CPAM"], "n'est plus valide")
+    assert "modification après signature" in error
+
+
+def test_a_file_changed_since_issued_is_refused(contract: Path, demo_signers) -> None:
+    data = bytearray(contract.read_bytes())
+    position = data.index(b"LibreOffice")
+    data[position : position + 11] = b"LibreOffjce"
+    contract.write_bytes(bytes(data))
+    refused(contract, "ETAB", demo_signers["ETAB"], "modifié depuis son émission")
+
+
+def test_without_issued_record_signing_says_how_to_give_one(contract: Path, demo_signers) -> None:
+    digest = hashlib.sha256(contract.read_bytes()).hexdigest()
+    sidecar_path(contract).unlink()
+    error = refused(contract, "ETAB", demo_signers["ETAB"], "aucune trace de l'émission")
+    assert "contrat.emission.json" in error
+    issued = IssuedRecord.from_digest(digest)
+    assert sign_one(contract, "ETAB", demo_signers["ETAB"], issued=issued).ok
+
+
+def test_an_unexpected_signature_field_is_refused(contract: Path, demo_signers) -> None:
+    contract.write_bytes(add_signature_field(contract.read_bytes(), "s4_AUTRE"))
+    refused(contract, "ETAB", demo_signers["ETAB"], "s4_AUTRE")
+
+
+def test_one_failure_does_not_stop_the_batch(tmp_path: Path, demo_signers) -> None:
+    good = build_stand_in_contract(tmp_path, "bon")
+    bad = build_stand_in_contract(tmp_path, "mauvais", content=signed_stand_in(("ETAB",)))
+    results = sign_documents([bad, good], "ETAB", demo_signers["ETAB"])
+    assert [r.ok for r in results] == [False, True]
+    assert "déjà signé" in results[0].error
+    assert verify_document(good).signatures[0].status == "signé"
+
+
+def test_output_leaves_the_input_untouched(contract: Path, demo_signers, tmp_path: Path) -> None:
+    before = contract.read_bytes()
+    target = tmp_path / "sortie" / "contrat-signe.pdf"
+    result = sign_one(contract, "ETAB", demo_signers["ETAB"], output=target)
+    assert result.ok and result.output == target
+    assert contract.read_bytes() == before
+    # The issued record follows the copy, so the next party can sign it.
+    assert sidecar_path(target).read_bytes() == sidecar_path(contract).read_bytes()
+    assert sign_one(target, "CPAM", demo_signers["CPAM"]).ok
+
+
+def test_arguments_that_fail_every_file_raise(contract: Path, demo_signers) -> None:
+    etab = demo_signers["ETAB"]
+    with pytest.raises(SigningError, match="horodatage"):
+        sign_documents([contract], "ETAB", etab, level="B-T")
+    with pytest.raises(SigningError, match="racines de confiance"):
+        sign_documents([contract], "ETAB", etab, level="B-LT", tsa_url="http://127.0.0.1:1/")
+    with pytest.raises(SigningError, match="partie inconnue"):
+        sign_documents([contract], "DG", etab)
+    with pytest.raises(SigningError, match="seul PDF"):
+        sign_documents([contract, contract], "ETAB", etab, output=contract)
+    with pytest.raises(SigningError, match="niveau de signature inconnu"):
+        sign_documents([contract], "ETAB", etab, level="B-X")
+
+
+def test_unreachable_timestamp_authority_is_reported(contract: Path, demo_signers) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/tsa"
+    before = contract.read_bytes()
+    with pytest.raises(SigningError, match="horodatage injoignable"):
+        sign_documents([contract], "ETAB", demo_signers["ETAB"], level="B-T", tsa_url=url)
+    assert contract.read_bytes() == before
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def test_p12_with_a_wrong_password_is_refused(demo_pki) -> None:
+    with pytest.raises(SigningError, match="mot de passe incorrect"):
+        load_p12(demo_pki.cpam, b"faux")
+    with pytest.raises(SigningError, match="lecture impossible"):
+        load_p12(demo_pki.cpam.with_name("absent.p12"), PASSWORD)
+
+
+def test_signing_through_a_pkcs11_token(contract: Path, softhsm_token, demo_pki) -> None:
+    token = softhsm_token
+    with open_pkcs11(token.module, token.label, token.key_label, token.pin) as signer:
+        results = sign_documents([contract], "ETAB", signer)
+    assert results[0].ok, results[0].error
+    report = verify_document(contract, trust_roots=[demo_pki.root_certificate])
+    etab = report.signatures[0]
+    assert etab.signer == "Directeur"
+    assert etab.trust == "oui" and etab.party_match == "conforme"
+    assert report.ok, report.problems
+
+
+def test_pkcs11_wrong_pin_or_key_is_refused(softhsm_token) -> None:
+    token = softhsm_token
+    with (
+        pytest.raises(SigningError, match="code PIN incorrect"),
+        open_pkcs11(token.module, token.label, token.key_label, "000000"),
+    ):
+        pass
+    with (
+        pytest.raises(SigningError, match="introuvable"),
+        open_pkcs11(token.module, token.label, "absente", token.pin),
+    ):
+        pass
+
+
+# --- PAdES levels against the loopback services -----------------------------------------------
+
+
+def test_level_b_t_carries_a_timestamp(contract: Path, loopback_pki) -> None:
+    result = sign_one(
+        contract, "ETAB", loopback_pki.signers["ETAB"], level="B-T", tsa_url=loopback_pki.tsa_url
+    )
+    assert result.ok, result.error
+    report = verify_document(contract, trust_roots=[loopback_pki.root_certificate])
+    etab = report.signatures[0]
+    assert etab.timestamp_time is not None
+    assert abs((etab.timestamp_time - etab.signing_time).total_seconds()) < 60
+    assert report.ok, report.problems
+
+
+def test_level_b_lt_embeds_revocation_data(contract: Path, loopback_pki) -> None:
+    context = validation_context_for([loopback_pki.root_certificate])
+    result = sign_one(
+        contract,
+        "ETAB",
+        loopback_pki.signers["ETAB"],
+        level="B-LT",
+        tsa_url=loopback_pki.tsa_url,
+        validation_context=context,
+    )
+    assert result.ok, result.error
+    dss = PdfFileReader(BytesIO(contract.read_bytes())).root["/DSS"]
+    assert len(dss.get("/OCSPs", [])) + len(dss.get("/CRLs", [])) >= 1
+    assert verify_document(contract, trust_roots=[loopback_pki.root_certificate]).ok
+
+
+def test_level_b_lta_then_the_next_party_signs(contract: Path, loopback_pki) -> None:
+    root = loopback_pki.root_certificate
+    for role in ("ETAB", "CPAM"):
+        result = sign_one(
+            contract,
+            role,
+            loopback_pki.signers[role],
+            level="B-LTA",
+            tsa_url=loopback_pki.tsa_url,
+            validation_context=validation_context_for([root]),
+        )
+        assert result.ok, result.error
+    report = verify_document(contract, trust_roots=[root])
+    assert len(report.document_timestamps) == 2
+    assert all(s.intact and s.trust == "oui" for s in report.document_timestamps)
+    assert report.ok, report.problems
+    assert re.search(
+        r"validation à long terme|remplissage", report.signatures[1].modification_level
+    )
+
+
+def test_demo_pki_subjects_carry_the_parties(demo_pki) -> None:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    def subject(path: Path) -> str:
+        _, cert, _ = pkcs12.load_key_and_certificates(path.read_bytes(), PASSWORD)
+        return cert.subject.rfc4514_string()
+
+    assert f"FINESS-{FINESS}" in subject(demo_pki.establishments[FINESS])
+    assert "O=ARS Nouvelle-Aquitaine" in subject(demo_pki.ars)
+    assert "O=CPAM" in subject(demo_pki.cpam)
+    assert b"PRIVATE KEY" not in demo_pki.root_certificate.read_bytes()
+    assert sorted(p.name for p in demo_pki.root_certificate.parent.iterdir()) == [
+        "ars.p12",
+        "cpam.p12",
+        f"etab-{FINESS}.p12",
+        "root-ca.pem",
+    ]
+
+
+def test_demo_pki_refuses_bad_establishments(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="clé de contrôle"):
+        create_demo_pki(tmp_path, [("240000058", "CH de Périgueux")], "secret")
+    with pytest.raises(InputError, match="en double"):
+        create_demo_pki(tmp_path, [(FINESS, "A"), (FINESS, "B")], "secret")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreadable_sidecar_is_reported(contract: Path, demo_signers) -> None:
+    sidecar_path(contract).write_text("{pas du json", encoding="utf-8")
+    before = contract.read_bytes()
+    result = sign_one(contract, "ETAB", demo_signers["ETAB"])
+    assert not result.ok
+    assert f"{sidecar_path(contract)} : fichier d'émission illisible" in result.error
+    assert contract.read_bytes() == before

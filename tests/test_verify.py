@@ -1,0 +1,183 @@
+"""Verification: per-field report, trust, parties, issued record, and forged changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest_pki import (
+    FINESS,
+    REFERENCE,
+    add_annotation,
+    add_overlay,
+    add_page,
+    add_signature_field,
+    build_stand_in_contract,
+    signed_stand_in,
+)
+
+from caqes_docs.errors import VerificationError
+from caqes_docs.signing import sign_documents
+from caqes_docs.verify import IssuedRecord, sidecar_path, verify_document
+
+pytest_plugins = ["conftest_pki"]
+
+ALL = ("ETAB", "CPAM", "ARS")
+
+
+def contract_with(directory: Path, roles: tuple[str, ...], name: str = "contrat") -> Path:
+    return build_stand_in_contract(directory, name, content=signed_stand_in(roles))
+
+
+def only_problem_mentions(report, text: str) -> None:
+    problems = report.problems + [p for s in report.signatures for p in s.problems]
+    assert not report.ok
+    assert any(text in problem for problem in problems), problems
+
+
+def test_an_issued_contract_waits_for_three_signatures(contract: Path) -> None:
+    report = verify_document(contract)
+    assert [s.status for s in report.signatures] == ["en attente"] * 3
+    assert [s.field for s in report.signatures] == ["s1_ETAB", "s2_CPAM", "s3_ARS"]
+    assert [s.party for s in report.signatures] == ["Établissement", "CPAM", "ARS"]
+    assert report.ok and not report.complete
+    assert report.issued == "conforme"
+    assert (report.finess_ej, report.finess_source) == (FINESS, "contrat.emission.json")
+    assert report.reference == REFERENCE
+    assert report.pages == 6
+
+
+def test_a_complete_contract_is_ok_and_trusted(tmp_path: Path, demo_pki) -> None:
+    pdf = contract_with(tmp_path, ALL)
+    report = verify_document(pdf, trust_roots=[demo_pki.root_certificate])
+    assert report.ok and report.complete, report.problems
+    etab, cpam, ars = report.signatures
+    assert etab.signer == "Directeur" and etab.party_match == "conforme"
+    assert cpam.subject.startswith("Common Name: Directeur de la CPAM de la Gironde")
+    assert [s.intact for s in report.signatures] == [True] * 3
+    assert [s.trust for s in report.signatures] == ["oui"] * 3
+    assert etab.modification_level == "remplissage et signature des champs restants"
+    assert ars.modification_level == "aucune"
+    assert etab.signing_time <= cpam.signing_time <= ars.signing_time
+    assert ars.timestamp_time is None
+
+
+def test_trust_is_not_checked_without_roots_and_refused_with_foreign_ones(
+    tmp_path: Path, loopback_pki
+) -> None:
+    pdf = contract_with(tmp_path, ALL)
+    assert [s.trust for s in verify_document(pdf).signatures] == ["non vérifiée"] * 3
+    report = verify_document(pdf, trust_roots=[loopback_pki.root_certificate])
+    assert [s.trust for s in report.signatures] == ["non"] * 3
+    only_problem_mentions(report, "non reconnu")
+
+
+def test_report_serialises_to_json(tmp_path: Path) -> None:
+    report = verify_document(contract_with(tmp_path, ("ETAB",)))
+    data = json.loads(report.to_json())
+    assert data["ok"] is True
+    assert data["signatures"][0]["status"] == "signé"
+    assert data["signatures"][0]["signing_time"].startswith("20")
+    assert data["signatures"][1]["status"] == "en attente"
+
+
+def test_signer_must_match_the_party(tmp_path: Path) -> None:
+    pdf = contract_with(tmp_path, ALL)
+    report = verify_document(pdf, finess_ej="240000059")
+    assert report.finess_source == "argument"
+    assert report.signatures[0].party_match == "non conforme"
+    only_problem_mentions(report, "ne correspond pas à la partie Établissement")
+
+    rules = {"CPAM": "CPAM de la Gironde", "ARS": "ARS Bretagne"}
+    report = verify_document(pdf, rules=rules)
+    assert [s.party_match for s in report.signatures] == ["conforme", "conforme", "non conforme"]
+
+
+def test_finess_falls_back_to_the_pdf_keywords(tmp_path: Path) -> None:
+    pdf = contract_with(tmp_path, ("ETAB",))
+    sidecar_path(pdf).unlink()
+    report = verify_document(pdf)
+    assert (report.finess_ej, report.finess_source) == (FINESS, "mots-clés du PDF")
+    assert report.issued == "non vérifiable"
+    assert report.signatures[0].party_match == "conforme"
+    assert report.ok
+
+
+def test_an_explicit_issued_digest_is_checked(tmp_path: Path) -> None:
+    pdf = contract_with(tmp_path, ("ETAB",))
+    record = json.loads(sidecar_path(pdf).read_text())
+    sidecar_path(pdf).unlink()
+    # Without the size, every end of revision is tried.
+    assert verify_document(pdf, issued=IssuedRecord.from_digest(record["sha256"])).issued == (
+        "conforme"
+    )
+    other = IssuedRecord.from_digest("0" * 64)
+    only_problem_mentions(verify_document(pdf, issued=other), "ne prolonge pas")
+    with pytest.raises(VerificationError, match="empreinte d'émission invalide"):
+        IssuedRecord.from_digest("abc")
+
+
+def test_a_file_changed_since_issued_is_reported(contract: Path) -> None:
+    data = bytearray(contract.read_bytes())
+    position = data.index(b"LibreOffice")
+    data[position : position + 11] = b"LibreOffjce"
+    contract.write_bytes(bytes(data))
+    report = verify_document(contract)
+    assert report.issued == "modifié"
+    only_problem_mentions(report, "ne prolonge pas la version émise")
+
+
+# --- content added after a signature ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forge", [add_annotation, add_overlay, add_page], ids=["annotation", "surimpression", "page"]
+)
+def test_content_added_after_signatures_is_caught(tmp_path: Path, forge) -> None:
+    pdf = build_stand_in_contract(tmp_path, content=forge(signed_stand_in(("ETAB", "CPAM"))))
+    report = verify_document(pdf)
+    etab, cpam, _ = report.signatures
+    assert etab.intact and cpam.intact
+    for signature in (etab, cpam):
+        assert signature.modifications_ok is False
+        # pyHanko's default policy ranks any annotation beyond form filling as "other".
+        assert signature.modification_level == "autres modifications du document"
+    only_problem_mentions(report, "modification après signature")
+
+
+def test_changed_bytes_in_a_signed_range_are_caught(tmp_path: Path) -> None:
+    data = bytearray(signed_stand_in(("ETAB", "CPAM")))
+    issued_size = json.loads(sidecar_path(contract_with(tmp_path, ())).read_text())["taille"]
+    marker = b"/M (D\\072"
+    position = data.index(marker, issued_size) + len(marker) + 3
+    data[position] = ord("9") if data[position] != ord("9") else ord("8")
+    pdf = build_stand_in_contract(tmp_path, content=bytes(data))
+    report = verify_document(pdf)
+    # The CPAM signed the ETAB revision too: both signatures see the change.
+    assert [s.intact for s in report.signatures[:2]] == [False, False]
+    only_problem_mentions(report, "altéré")
+
+
+def test_an_extra_signature_field_is_reported(tmp_path: Path) -> None:
+    forged = add_signature_field(signed_stand_in(("ETAB",)), "s4_AUTRE")
+    report = verify_document(build_stand_in_contract(tmp_path, content=forged))
+    assert report.unexpected_fields == ["s4_AUTRE"]
+    only_problem_mentions(report, "champs de signature inattendus : s4_AUTRE")
+
+
+def test_signatures_out_of_order_are_reported(contract: Path, demo_signers) -> None:
+    order = ("CPAM", "ETAB", "ARS")
+    (result,) = sign_documents([contract], "CPAM", demo_signers["CPAM"], order=order)
+    assert result.ok
+    assert verify_document(contract, order=order).ok
+    only_problem_mentions(verify_document(contract), "ordre de signature non respecté")
+
+
+def test_an_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:
+    pdf = tmp_path / "casse.pdf"
+    pdf.write_bytes(b"%PDF-1.7\nceci n'est pas un PDF")
+    with pytest.raises(VerificationError, match="PDF illisible"):
+        verify_document(pdf)
+    with pytest.raises(VerificationError, match="lecture impossible"):
+        verify_document(tmp_path / "absent.pdf")
