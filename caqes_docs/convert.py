@@ -1,0 +1,544 @@
+"""DOCX → PDF/A-2b with LibreOffice: a small pool of soffice processes that streams results.
+
+Each worker owns one LibreOffice profile (kept for the pool's lifetime, so it is built once)
+and converts a whole LIST of documents per soffice invocation, so start-up (about a second)
+is paid rarely. Results are yielded as each document finishes, so that a caller can
+post-process document k while soffice converts k+1.
+
+How soffice behaves (LibreOffice 7.4, checked with strace and by reading its output):
+
+- it converts its list in order, one document at a time;
+- for a document it has loaded it prints ``convert <in> -> <out> using filter : …`` *before*
+  exporting; for one it cannot load it prints ``Error: source file could not be loaded`` (no
+  name) and goes on; stdout is flushed per line and stderr is unbuffered, so one merged pipe
+  keeps the true order of these events;
+- to store a document it creates the lock file ``.~lock.<stem>.pdf#`` in the output folder,
+  exports into a ``lu*.tmp`` file there, *copies* that file into ``<stem>.pdf`` in 32 KiB
+  chunks, deletes the ``lu*.tmp`` file and last deletes the lock file. The PDF thus exists
+  before it is complete; it is complete once the next document's event arrives, the process
+  exits, or the PDF exists while neither the lock file nor a ``lu*.tmp`` file does (polled,
+  so that a document is delivered without waiting for the next one to load, and so that a
+  hang while loading document k+1 is not blamed on document k).
+
+So each invocation converts into a private temporary folder, documents are staged there under
+safe unique names (symbolic links), and a finished PDF is moved into place atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import zipfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+
+from caqes_docs.errors import ConversionError
+from caqes_docs.files import atomic_path
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "INSTALL_COMMAND",
+    "ConversionResult",
+    "ConversionTask",
+    "SofficePool",
+    "convert_many",
+    "tasks_into",
+]
+
+logger = logging.getLogger(__name__)
+
+INSTALL_COMMAND = (
+    "apt-get install -y --no-install-recommends libreoffice-writer-nogui "
+    "fonts-liberation fonts-crosextra-carlito fonts-crosextra-caladea"
+)
+PDFA2_EXPORT = 'pdf:writer_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"2"}}'
+# Without an explicit import filter soffice imports any unreadable file as plain text and
+# "succeeds" with a PDF full of garbage.
+DOCX_IMPORT_FILTER = "MS Word 2007 XML"
+DEFAULT_TIMEOUT_S = 60.0
+# After this many invocations in a row that finished no document (two documents in a row that
+# each hung twice), soffice itself is taken as broken: the worker's remaining documents fail at
+# once instead of each waiting out its time limit twice.
+MAX_FRUITLESS_INVOCATIONS = 4
+
+_CONVERT_LINE = re.compile(r"^convert .*/(\d+)\.docx -> ")
+_LOAD_ERROR = "Error: source file could not be loaded"
+_POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class ConversionTask:
+    """One document to convert: the DOCX and where its PDF goes."""
+
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """The outcome of one task; ``error`` is a French reason when it failed."""
+
+    task: ConversionTask
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def source(self) -> Path:
+        return self.task.source
+
+    @property
+    def pdf(self) -> Path | None:
+        return self.task.target if self.ok else None
+
+    def message(self) -> str:
+        """One line naming the document, for reports."""
+        return f"{self.task.source.name} : {self.error or 'converti'}"
+
+
+def tasks_into(sources: Iterable[Path], out_dir: Path) -> list[ConversionTask]:
+    """Tasks writing ``<out_dir>/<stem>.pdf``; two sources with the same stem are refused."""
+    tasks: dict[str, ConversionTask] = {}
+    for source in map(Path, sources):
+        name = f"{source.stem}.pdf"
+        if name in tasks:
+            raise ConversionError(
+                f"{source} : même nom de sortie « {name} » que {tasks[name].source}"
+            )
+        tasks[name] = ConversionTask(source, Path(out_dir) / name)
+    return list(tasks.values())
+
+
+def _docx_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a DOCX, checked cheaply before soffice sees it."""
+    if not path.is_file():
+        return "fichier introuvable"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.getinfo("word/document.xml")
+    except KeyError:
+        return "document Word (.docx) invalide : word/document.xml absent"
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f"document Word (.docx) illisible ({exc})"
+    return None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place_atomically(produced: Path, target: Path) -> None:
+    """Move a finished file to ``target`` so that readers see all of it or nothing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _fsync(produced)
+    try:
+        os.replace(produced, target)
+    except OSError:  # another file system: copy beside the target, then rename
+        with atomic_path(target) as tmp:
+            shutil.copyfile(produced, tmp)
+
+
+def _looks_complete(pdf: Path) -> bool:
+    try:
+        with pdf.open("rb") as handle:
+            head = handle.read(5)
+            handle.seek(max(0, pdf.stat().st_size - 1024))
+            tail = handle.read()
+    except OSError:
+        return False
+    return head == b"%PDF-" and b"%%EOF" in tail
+
+
+@dataclass
+class _Slot:
+    """A task inside one soffice invocation."""
+
+    task: ConversionTask
+    output: Path
+    loaded: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Outcome:
+    """What one invocation did: how many tasks from the front it settled, and why it stopped."""
+
+    settled: int
+    interrupted: str | None = None  # reason the first unsettled task was cut short
+
+
+class _Invocation:
+    """One soffice process converting a list of tasks in order."""
+
+    def __init__(
+        self,
+        command: list[str],
+        tasks: Sequence[ConversionTask],
+        run_dir: Path,
+        timeout: float,
+        emit: Callable[[ConversionResult], None],
+        stop: threading.Event,
+    ) -> None:
+        self._timeout = timeout
+        self._emit = emit
+        self._stop = stop
+        in_dir, out_dir = run_dir / "in", run_dir / "out"
+        in_dir.mkdir()
+        out_dir.mkdir()
+        self._slots: list[_Slot] = []
+        staged: list[str] = []
+        for index, task in enumerate(tasks):
+            link = in_dir / f"{index:05d}.docx"
+            link.symlink_to(task.source.resolve())
+            staged.append(str(link))
+            self._slots.append(_Slot(task, out_dir / f"{index:05d}.pdf"))
+        self._command = [*command, "--outdir", str(out_dir), *staged]
+        self._current = 0
+        self._clock = time.monotonic()
+
+    def run(self) -> _Outcome:
+        proc = subprocess.Popen(
+            self._command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # one process group: a hang is killed whole
+        )
+        try:
+            reason = self._follow(proc)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+        if reason is None:
+            reason = self._finish(proc.returncode)
+        return _Outcome(self._current, reason)
+
+    def _follow(self, proc: subprocess.Popen[bytes]) -> str | None:
+        """Read soffice's events until it exits; a reason if the current task overran."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        pending = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                if self._stop.is_set():
+                    return "conversion annulée"
+                self._settle_if_stored()
+                left = self._clock + self._timeout - time.monotonic()
+                if left <= 0:
+                    return f"délai de conversion dépassé ({self._timeout:g} s)"
+                if not selector.select(min(left, _POLL_S)):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    self._on_line(line.decode("utf-8", "replace").strip())
+        # stdout closed: soffice is exiting; its shutdown still counts against the clock
+        left = max(0.0, self._clock + self._timeout - time.monotonic())
+        try:
+            proc.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            return f"délai de conversion dépassé ({self._timeout:g} s)"
+        return None
+
+    def _on_line(self, line: str) -> None:
+        logger.debug("soffice: %s", line)
+        match = _CONVERT_LINE.match(line)
+        if match:
+            index = int(match.group(1))
+            self._settle_before(index)
+            self._slots[index].loaded = True
+        elif line.startswith(_LOAD_ERROR):
+            # the document that failed is the next one soffice had not loaded yet
+            failed = self._current + (1 if self._current_loaded() else 0)
+            self._settle_before(failed)
+            if failed < len(self._slots):
+                self._fail(self._slots[failed], "LibreOffice n'a pas pu ouvrir le document")
+        elif line.startswith("Error") and self._current_loaded():
+            self._slots[self._current].errors.append(line)
+
+    def _settle_if_stored(self) -> None:
+        if not self._current_loaded():
+            return
+        slot = self._slots[self._current]
+        out_dir = slot.output.parent
+        if (
+            slot.output.exists()
+            and not (out_dir / f".~lock.{slot.output.name}#").exists()
+            and not any(out_dir.glob("lu*.tmp"))
+        ):
+            self._settle(slot)
+
+    def _current_loaded(self) -> bool:
+        return self._current < len(self._slots) and self._slots[self._current].loaded
+
+    def _settle_before(self, index: int) -> None:
+        while self._current < min(index, len(self._slots)):
+            self._settle(self._slots[self._current])
+
+    def _settle(self, slot: _Slot) -> None:
+        """The current task is over: deliver its PDF or its failure."""
+        if not slot.loaded:
+            self._fail(slot, "LibreOffice n'a pas traité le document")
+        elif slot.errors:
+            self._fail(slot, f"LibreOffice n'a pas pu exporter le PDF ({slot.errors[0]})")
+        elif not _looks_complete(slot.output):
+            self._fail(slot, "LibreOffice n'a produit aucun PDF complet")
+        else:
+            try:
+                _place_atomically(slot.output, slot.task.target)
+            except OSError as exc:
+                self._fail(slot, f"écriture de {slot.task.target} impossible ({exc})")
+            else:
+                self._advance(ConversionResult(slot.task, None, self._elapsed()))
+
+    def _fail(self, slot: _Slot, reason: str) -> None:
+        self._advance(ConversionResult(slot.task, reason, self._elapsed()))
+
+    def _advance(self, result: ConversionResult) -> None:
+        self._current += 1
+        self._clock = time.monotonic()
+        self._emit(result)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._clock
+
+    def _finish(self, returncode: int) -> str | None:
+        """soffice exited by itself: settle what it finished, or report the crash."""
+        self._settle_if_stored()
+        if returncode != 0:
+            return f"LibreOffice s'est arrêté pendant la conversion (code {returncode})"
+        self._settle_before(len(self._slots))
+        return None
+
+
+class _Worker:
+    """One profile, one soffice at a time, one list of tasks."""
+
+    def __init__(self, root: Path, command: Callable[[Path], list[str]], timeout: float) -> None:
+        self._root = root
+        self._profile = root / "profile"
+        self._command = command
+        self._timeout = timeout
+
+    def run(
+        self,
+        tasks: Sequence[ConversionTask],
+        emit: Callable[[ConversionResult], None],
+        stop: threading.Event,
+    ) -> None:
+        pending = deque(tasks)
+        retried: set[int] = set()
+        fruitless = 0
+        while pending and not stop.is_set():
+            run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=self._root))
+            try:
+                invocation = _Invocation(
+                    self._command(self._profile),
+                    list(pending),
+                    run_dir,
+                    self._timeout,
+                    emit,
+                    stop,
+                )
+                outcome = invocation.run()
+            finally:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            for _ in range(outcome.settled):
+                pending.popleft()
+            fruitless = 0 if outcome.settled else fruitless + 1
+            if outcome.interrupted is None or not pending or stop.is_set():
+                continue
+            if fruitless >= MAX_FRUITLESS_INVOCATIONS:
+                reason = f"LibreOffice ne répond plus ({outcome.interrupted})"
+                while pending:
+                    emit(ConversionResult(pending.popleft(), reason))
+                return
+            task = pending[0]
+            if id(task) in retried:
+                pending.popleft()
+                emit(ConversionResult(task, f"{outcome.interrupted}, deux essais"))
+            else:
+                retried.add(id(task))  # tried again first thing in the next invocation
+
+
+class SofficePool:
+    """Converts DOCX files to PDF/A-2b with ``workers`` soffice processes side by side.
+
+    ``soffice`` is the executable to run (a path or a name on ``PATH``); ``timeout`` is the
+    time allowed to each document (counted from the end of the previous one, so the first
+    document of an invocation also covers soffice's start-up). A document that overruns is
+    killed with its process group and tried once more; the rest of that worker's list
+    continues in a new invocation. One ``convert`` runs at a time on a pool.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        soffice: str | os.PathLike[str] = "soffice",
+    ) -> None:
+        executable = shutil.which(os.fspath(soffice))
+        if executable is None:
+            raise ConversionError(
+                f"LibreOffice est introuvable (« {os.fspath(soffice)} ») ; "
+                f"installez-le avec : {INSTALL_COMMAND}"
+            )
+        self._executable = executable
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._timeout = timeout
+        self._tmp = tempfile.TemporaryDirectory(prefix="caqes-soffice-")
+        self._busy = threading.Lock()
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
+    def work_dir(self) -> Path:
+        """The pool's private folder: one ``worker-N/profile`` per worker, removed on close."""
+        return Path(self._tmp.name)
+
+    def close(self) -> None:
+        """Remove the profiles; the pool cannot be used afterwards."""
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SofficePool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _command(self, profile: Path) -> list[str]:
+        return [
+            self._executable,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--invisible",
+            "--nologo",
+            "--nodefault",
+            "--norestore",
+            "--nolockcheck",
+            f"--infilter={DOCX_IMPORT_FILTER}",
+            "--convert-to",
+            PDFA2_EXPORT,
+        ]
+
+    def convert(self, tasks: Iterable[ConversionTask]) -> Iterator[ConversionResult]:
+        """Yield one result per task, in completion order, as soon as each is final.
+
+        The tasks are split into contiguous runs, one per worker, so documents given next
+        to each other (a contract and its annexes) are converted by the same soffice, one
+        after the other. Closing the iterator early kills the soffice processes.
+        """
+        if not self._busy.acquire(blocking=False):
+            raise ConversionError("ce convertisseur LibreOffice est déjà en cours d'utilisation")
+        try:
+            yield from self._convert(list(tasks))
+        finally:
+            self._busy.release()
+
+    def _convert(self, tasks: list[ConversionTask]) -> Iterator[ConversionResult]:
+        runnable: list[ConversionTask] = []
+        for task in tasks:
+            problem = _docx_problem(task.source)
+            if problem is None:
+                runnable.append(task)
+            else:
+                yield ConversionResult(task, problem)
+        results: Queue[ConversionResult] = Queue()
+        stop = threading.Event()
+        threads = [
+            threading.Thread(
+                target=self._run_worker,
+                args=(index, chunk, results.put, stop),
+                name=f"soffice-{index}",
+                daemon=True,
+            )
+            for index, chunk in enumerate(_split(runnable, self._workers))
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in runnable:
+                yield results.get()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+
+    def _run_worker(
+        self,
+        index: int,
+        tasks: Sequence[ConversionTask],
+        emit: Callable[[ConversionResult], None],
+        stop: threading.Event,
+    ) -> None:
+        root = Path(self._tmp.name) / f"worker-{index}"
+        root.mkdir(exist_ok=True)
+        worker = _Worker(root, self._command, self._timeout)
+        settled: set[int] = set()
+
+        def deliver(result: ConversionResult) -> None:
+            settled.add(id(result.task))
+            emit(result)
+
+        try:
+            worker.run(tasks, deliver, stop)
+        except Exception as exc:  # a thread must never leave the consumer waiting
+            logger.exception("soffice worker %d failed", index)
+            for task in tasks:
+                if id(task) not in settled:
+                    emit(ConversionResult(task, f"erreur du convertisseur ({exc})"))
+
+
+def _split(tasks: list[ConversionTask], parts: int) -> list[list[ConversionTask]]:
+    """Contiguous runs of near-equal length, at most ``parts`` of them, none empty."""
+    parts = min(parts, len(tasks))
+    if parts == 0:
+        return []
+    size, extra = divmod(len(tasks), parts)
+    runs, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        runs.append(tasks[start:end])
+        start = end
+    return runs
+
+
+def convert_many(
+    sources: Iterable[Path],
+    out_dir: Path,
+    *,
+    workers: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    soffice: str | os.PathLike[str] = "soffice",
+) -> Iterator[ConversionResult]:
+    """Convert ``sources`` into ``out_dir/<stem>.pdf`` with a fresh pool, streaming results."""
+    tasks = tasks_into(sources, out_dir)
+    with SofficePool(workers, timeout=timeout, soffice=soffice) as pool:
+        yield from pool.convert(tasks)
