@@ -132,6 +132,41 @@ def make_context(sites: int = 3, *, volet1: bool = True, volet2: bool = True) ->
     }
 
 
+def amendment_context() -> dict[str, Any]:
+    """The contract's variables and those of an avenant (docs/variables-modeles.md)."""
+    return {
+        **make_context(),
+        "avenant": {
+            "numero": 2,
+            "modifications": [
+                "L’indicateur régional DLR Douleur est retenu (OUI).",
+                f"Le site FINESS 330780001 (Site {NASTY}) est ajouté au contrat.",
+            ],
+            "annexes": [
+                {"numero": 1, "libelle": "plan d’actions du volet 1", "nouvelle": False},
+                {"numero": 2, "libelle": "plan d’actions du volet 2", "nouvelle": True},
+            ],
+            "date_signature": dt.date(2023, 12, 31),
+            "date_effet": dt.date(2024, 1, 1),
+        },
+    }
+
+
+def termination_context(last_volet: bool) -> dict[str, Any]:
+    """The contract's variables and those of an avenant de résiliation."""
+    return {
+        **make_context(),
+        "resiliation": {
+            "numero": 3,
+            "volet": 2,
+            "volet_libelle": "Pertinence des parcours et des séjours",
+            "date_signature": dt.date(2024, 1, 1),
+            "date_effet": dt.date(2024, 12, 31),
+            "dernier_volet": last_volet,
+        },
+    }
+
+
 def render(template: str, context: dict[str, Any]) -> bytes:
     tpl = DocxTemplate(str(ROOT / template))
     tpl.render(context, make_environment(), autoescape=True)
@@ -287,8 +322,17 @@ def test_national_table_beyond_eight_sites_stays_a_valid_grid() -> None:
         assert len(row.findall(qn("w:tc"))) == 11
 
 
-def test_signature_anchors_are_single_white_runs() -> None:
-    docx = render("templates/contrat.docx", make_context())
+@pytest.mark.parametrize(
+    ("template", "context"),
+    [
+        ("templates/contrat.docx", make_context()),
+        ("templates/avenant.docx", amendment_context()),
+        ("templates/resiliation.docx", termination_context(False)),
+    ],
+    ids=["contrat", "avenant", "resiliation"],
+)
+def test_signature_anchors_are_single_white_runs(template: str, context: dict[str, Any]) -> None:
+    docx = render(template, context)
     body = Document(io.BytesIO(docx)).element.body
     for anchor in ANCHORS:
         runs = [r for r in body.iter(qn("w:r")) if anchor in text_of(r)]
@@ -297,6 +341,77 @@ def test_signature_anchors_are_single_white_runs() -> None:
         assert runs[0].find(f"{qn('w:rPr')}/{qn('w:color')}").get(qn("w:val")) == "FFFFFF"
         assert runs[0].find(f"{qn('w:rPr')}/{qn('w:sz')}").get(qn("w:val")) == "16"
     assert text_of(body).count("/s1_ETAB/") == 1
+
+
+# --- the avenants ---------------------------------------------------------------------------
+
+
+def footer_text(docx: bytes) -> str:
+    return text_of(Document(io.BytesIO(docx)).sections[0].footer._element)
+
+
+def test_amendment_lists_its_changes_annexes_and_effect_date() -> None:
+    docx = render("templates/avenant.docx", amendment_context())
+    text = body_text(docx)
+    assert text[0] == (
+        "AVENANT N° 2 AU CONTRAT D’AMÉLIORATION DE LA QUALITÉ ET DE L’EFFICIENCE DES SOINS"
+    )
+    assert "Référence du contrat : CAQES-NA-2022-330781196" in text
+    assert f"Centre hospitalier {NASTY}," in text  # the same parties as the contract
+    assert text.index("Vu le code de la sécurité sociale ;") < text.index(
+        "Il a été convenu ce qui suit :"
+    )
+    changes = text.index(
+        "Le présent avenant modifie le contrat CAQES-NA-2022-330781196 comme suit :"
+    )
+    assert text[changes + 1 : changes + 5] == [
+        "–L’indicateur régional DLR Douleur est retenu (OUI).",  # "–", a tab, the change
+        f"–Le site FINESS 330780001 (Site {NASTY}) est ajouté au contrat.",
+        "L’annexe 1 du contrat (plan d’actions du volet 1) est remplacée par l’annexe 1 jointe "
+        "au présent avenant.",
+        "L’annexe 2 (plan d’actions du volet 2), jointe au présent avenant, est annexée au "
+        "contrat.",
+    ]
+    assert (
+        "Conformément aux articles 3 et 10 du contrat, le présent avenant, proposé et approuvé "
+        "dans les mêmes formes que le contrat, entre en vigueur au 1er janvier suivant sa date "
+        "de signature, soit le 1er janvier 2024 pour une signature au cours de l’année 2023."
+        in text
+    )
+    assert "Date d’effet de l’avenant : 1er janvier 2024" in text
+    assert "Pour l’Agence Régionale de Santé (ARS) Nouvelle-Aquitaine" in text
+    assert footer_text(docx).startswith("Avenant n° 2 au contrat CAQES-NA-2022-330781196Page ")
+    assert not re.search(r"\{[{%#]|[}%#]\}", "\n".join(text))
+
+
+@pytest.mark.parametrize("last_volet", [True, False], ids=["dernier-volet", "autre-volet"])
+def test_termination_cites_article_11_and_says_whether_the_contract_ends(
+    last_volet: bool,
+) -> None:
+    docx = render("templates/resiliation.docx", termination_context(last_volet))
+    text = body_text(docx)
+    assert "Avenant de résiliation du volet 2 « Pertinence des parcours et des séjours »" in text
+    assert (
+        "Les parties signataires décident d’un commun accord de mettre fin au volet 2 "
+        "« Pertinence des parcours et des séjours » du contrat CAQES-NA-2022-330781196, en "
+        "application de l’article 11 du contrat." in text
+    )
+    assert any("soit le 31 décembre 2024." in line for line in text)
+    ends = (
+        "Ce volet étant le dernier volet en vigueur du contrat, le contrat prend fin le "
+        "31 décembre 2024."
+    )
+    goes_on = (
+        "Les autres volets du contrat demeurent en vigueur dans les conditions du contrat, "
+        "jusqu’au 31 décembre 2024."
+    )
+    assert (ends in text) is last_volet
+    assert (goes_on in text) is not last_volet
+    assert "Date d’effet de la résiliation : 31 décembre 2024" in text
+    assert footer_text(docx).startswith(
+        "Avenant n° 3 (résiliation du volet 2) au contrat CAQES-NA-2022-330781196Page "
+    )
+    assert not re.search(r"\{[{%#]|[}%#]\}", "\n".join(text))
 
 
 # --- the annexes ----------------------------------------------------------------------------
@@ -343,16 +458,21 @@ def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     context["annexe1"]["lignes"] = context["annexe1"]["lignes"] * 12
     (work / "contrat.docx").write_bytes(render("templates/contrat.docx", context))
     (work / "annexe1.docx").write_bytes(render("annexes/annexe1.docx", context))
+    (work / "avenant.docx").write_bytes(render("templates/avenant.docx", amendment_context()))
+    (work / "resiliation.docx").write_bytes(
+        render("templates/resiliation.docx", termination_context(True))
+    )
     # A profile of its own: another soffice running on the machine would hold the default one.
     profile = (work / "profile").as_uri()
     subprocess.run(
         [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
-         "--outdir", str(work), str(work / "contrat.docx"), str(work / "annexe1.docx")],
+         "--outdir", str(work), str(work / "contrat.docx"), str(work / "annexe1.docx"),
+         str(work / "avenant.docx"), str(work / "resiliation.docx")],
         check=True,
         capture_output=True,
         timeout=180,
     )  # fmt: skip
-    return {"contrat": work / "contrat.pdf", "annexe1": work / "annexe1.pdf"}
+    return {name: work / f"{name}.pdf" for name in ("contrat", "annexe1", "avenant", "resiliation")}
 
 
 def test_pdf_anchors_are_whole_invisible_words_on_the_signature_page(
@@ -377,6 +497,31 @@ def test_pdf_anchors_are_whole_invisible_words_on_the_signature_page(
     for party in ("1_ETAB", "2_CPAM", "3_ARS"):
         gap_cm = (found[f"/d{party}/"][0][1]["top"] - found[f"/s{party}/"][0][1]["top"]) / 72 * 2.54
         assert 3.0 <= gap_cm <= 4.0
+
+
+@pytest.mark.parametrize(
+    ("name", "effective"),
+    [
+        ("avenant", "Date d’effet de l’avenant : 1er janvier 2024"),
+        ("resiliation", "Date d’effet de la résiliation : 31 décembre 2024"),
+    ],
+)
+def test_pdf_avenant_anchors_are_once_each_on_the_signature_page(
+    pdfs: dict[str, Path], name: str, effective: str
+) -> None:
+    found: dict[str, list[int]] = {}
+    with pdfplumber.open(pdfs[name]) as pdf:
+        for number, page in enumerate(pdf.pages):
+            for word in page.extract_words(extra_attrs=["non_stroking_color"]):
+                if word["text"] in ANCHORS:
+                    assert tuple(word["non_stroking_color"]) == (1, 1, 1)
+                    found.setdefault(word["text"], []).append(number)
+        assert sorted(found) == sorted(ANCHORS)
+        pages = {page for hits in found.values() for page in hits}
+        assert len(pages) == 1 and all(len(hits) == 1 for hits in found.values())
+        signature_page = pdf.pages[pages.pop()].extract_text()
+    assert effective in signature_page
+    assert "Pour l’établissement de santé" in signature_page
 
 
 def test_pdf_has_no_bookmarks(pdfs: dict[str, Path]) -> None:

@@ -2,10 +2,11 @@
 """Build the officer-editable DOCX models from their readable source.
 
 The text of the regional CAQES model (ARS Nouvelle-Aquitaine) lives below as plain strings,
-one function per part of the document. The three models are docxtpl templates: the
-variables they use are those of ``docs/variables-modeles.md`` and nothing else.
+one function per part of the document. The models are docxtpl templates: the contract, its
+two annexes, the avenant (article 10) and the avenant de résiliation of a volet (article 11).
+The variables they use are those of ``docs/variables-modeles.md`` and nothing else.
 
-    python tools/build_templates.py          # rewrite templates/contrat.docx, annexes/*.docx
+    python tools/build_templates.py          # rewrite templates/*.docx, annexes/*.docx
     python tools/build_templates.py --check  # exit 1 if the committed files are out of date
 
 Layout choices worth knowing before editing:
@@ -18,7 +19,8 @@ Layout choices worth knowing before editing:
   sites. docxtpl's table fix drops the unused grid columns after rendering and shares their
   width evenly, so the table keeps the page width for any number of sites.
 - The signature anchors are white 8 pt text, one run each, found in the PDF by the
-  signature-field placer.
+  signature-field placer. The avenants share the contract's parties, styles and signature
+  block, so that they are "proposed and approved in the same forms as the contract".
 """
 
 from __future__ import annotations
@@ -665,6 +667,7 @@ VOLET2_ARTICLES: list[Article] = [
 ]
 
 EFFECTIVE_DATE = "Date d’effet du contrat : {{ date_effet|date_fr }}"
+CONTRACT_FOOTER = "Contrat {{ reference }}"
 
 # (heading, signature anchor, date anchor), in signing order.
 SIGNATORIES: list[tuple[str, str, str]] = [
@@ -680,6 +683,149 @@ ANNEX_REFERENCES: list[Block] = [
     (TAG, "{%p if volet2 %}"),
     (STRONG, "ANNEXE 2 : VOLET PERTINENCE DES PARCOURS ET DES SÉJOURS"),
     (TAG, "{%p endif %}"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The text of the avenants (articles 3, 10 and 11 of the contract)
+# ---------------------------------------------------------------------------------------------
+
+AMENDMENT_TITLE = (
+    "AVENANT N° {{ avenant.numero }} AU CONTRAT D’AMÉLIORATION DE LA QUALITÉ ET DE "
+    "L’EFFICIENCE DES SOINS"
+)
+AMENDMENT_FOOTER = "Avenant n° {{ avenant.numero }} au contrat {{ reference }}"
+AMENDMENT_EFFECTIVE_DATE = "Date d’effet de l’avenant : {{ avenant.date_effet|date_fr }}"
+
+AMENDMENT_VISAS: list[Block] = [
+    (TAG, "{%p for v in visas %}"),
+    (P, "{{ v }}"),
+    (TAG, "{%p endfor %}"),
+    (
+        P,
+        "Vu le contrat d’amélioration de la qualité et de l’efficience des soins "
+        "{{ reference }}, entré en vigueur le {{ date_effet|date_fr }}, notamment ses "
+        "articles 3 et 10 ;",
+    ),
+    (P, "Il a été convenu ce qui suit :"),
+]
+
+AMENDMENT_ARTICLES: list[Article] = [
+    (
+        "Article 1 : objet de l’avenant",
+        [
+            (P, "Le présent avenant modifie le contrat {{ reference }} comme suit :"),
+            (TAG, "{%p for m in avenant.modifications %}"),
+            (DASH, "{{ m }}"),
+            (TAG, "{%p endfor %}"),
+            (TAG, "{%p for annexe in avenant.annexes %}"),
+            (
+                P,
+                "{% if annexe.nouvelle %}L’annexe {{ annexe.numero }} ({{ annexe.libelle }}), "
+                "jointe au présent avenant, est annexée au contrat.{% else %}L’annexe "
+                "{{ annexe.numero }} du contrat ({{ annexe.libelle }}) est remplacée par "
+                "l’annexe {{ annexe.numero }} jointe au présent avenant.{% endif %}",
+            ),
+            (TAG, "{%p endfor %}"),
+        ],
+    ),
+    (
+        "Article 2 : entrée en vigueur",
+        [
+            (
+                P,
+                "Conformément aux articles 3 et 10 du contrat, le présent avenant, proposé et "
+                "approuvé dans les mêmes formes que le contrat, entre en vigueur au 1er janvier "
+                "suivant sa date de signature, soit le {{ avenant.date_effet|date_fr }} pour "
+                "une signature au cours de l’année {{ avenant.date_signature.year }}.",
+            ),
+        ],
+    ),
+    (
+        "Article 3 : autres stipulations",
+        [
+            (
+                P,
+                "Les stipulations du contrat que le présent avenant ne modifie pas demeurent "
+                "applicables. Le contrat ainsi modifié prend fin le {{ date_fin|date_fr }}.",
+            ),
+        ],
+    ),
+]
+
+TERMINATION_TITLE = (
+    "AVENANT N° {{ resiliation.numero }} AU CONTRAT D’AMÉLIORATION DE LA QUALITÉ ET DE "
+    "L’EFFICIENCE DES SOINS"
+)
+TERMINATION_SUBTITLE = (
+    "Avenant de résiliation du volet {{ resiliation.volet }} « {{ resiliation.volet_libelle }} »"
+)
+TERMINATION_FOOTER = (
+    "Avenant n° {{ resiliation.numero }} (résiliation du volet {{ resiliation.volet }}) "
+    "au contrat {{ reference }}"
+)
+TERMINATION_EFFECTIVE_DATE = "Date d’effet de la résiliation : {{ resiliation.date_effet|date_fr }}"
+
+TERMINATION_VISAS: list[Block] = [
+    (TAG, "{%p for v in visas %}"),
+    (P, "{{ v }}"),
+    (TAG, "{%p endfor %}"),
+    (
+        P,
+        "Vu le contrat d’amélioration de la qualité et de l’efficience des soins "
+        "{{ reference }}, entré en vigueur le {{ date_effet|date_fr }}, notamment son "
+        "article 11 ;",
+    ),
+    (P, "Il a été convenu ce qui suit :"),
+]
+
+TERMINATION_ARTICLES: list[Article] = [
+    (
+        "Article 1 : objet de l’avenant",
+        [
+            (
+                P,
+                "Les parties signataires décident d’un commun accord de mettre fin au volet "
+                "{{ resiliation.volet }} « {{ resiliation.volet_libelle }} » du contrat "
+                "{{ reference }}, en application de l’article 11 du contrat.",
+            ),
+        ],
+    ),
+    (
+        "Article 2 : date d’effet",
+        [
+            (
+                P,
+                "Conformément à l’article 11 du contrat, la résiliation prend effet au "
+                "31 décembre de l’année en cours, soit le {{ resiliation.date_effet|date_fr }}. "
+                "L’annexe {{ resiliation.volet }} du contrat (plan d’actions de ce volet) "
+                "cesse de s’appliquer à la même date.",
+            ),
+            (TAG, "{%p if resiliation.dernier_volet %}"),
+            (
+                STRONG,
+                "Ce volet étant le dernier volet en vigueur du contrat, le contrat prend fin le "
+                "{{ resiliation.date_effet|date_fr }}.",
+            ),
+            (TAG, "{%p else %}"),
+            (
+                P,
+                "Les autres volets du contrat demeurent en vigueur dans les conditions du "
+                "contrat, jusqu’au {{ date_fin|date_fr }}.",
+            ),
+            (TAG, "{%p endif %}"),
+        ],
+    ),
+    (
+        "Article 3 : autres stipulations",
+        [
+            (
+                P,
+                "Les stipulations du contrat que le présent avenant ne modifie pas demeurent "
+                "applicables.",
+            ),
+        ],
+    ),
 ]
 
 
@@ -727,13 +873,13 @@ def _el(tag: str, **attrs: str) -> BaseOxmlElement:
     return element
 
 
-def _new_document(title: str, *, landscape: bool) -> DocxDocument:
+def _new_document(title: str, *, landscape: bool, footer: str = CONTRACT_FOOTER) -> DocxDocument:
     doc = Document()
     _drop_thumbnail(doc)
     _set_properties(doc, title)
     _set_defaults(doc)
     _add_styles(doc)
-    _set_page(doc, landscape=landscape)
+    _set_page(doc, landscape=landscape, footer=footer)
     return doc
 
 
@@ -838,7 +984,7 @@ def _add_styles(doc: DocxDocument) -> None:
     footer.paragraph_format.space_after = Pt(0)
 
 
-def _set_page(doc: DocxDocument, *, landscape: bool) -> None:
+def _set_page(doc: DocxDocument, *, landscape: bool, footer: str) -> None:
     section = doc.sections[0]
     section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
     width, height = (A4_LONG, A4_SHORT) if landscape else (A4_SHORT, A4_LONG)
@@ -848,17 +994,17 @@ def _set_page(doc: DocxDocument, *, landscape: bool) -> None:
         setattr(section, side, Twips(MARGIN))
     section.header_distance = Twips(567)
     section.footer_distance = Twips(567)
-    _footer(doc, text_width=width - 2 * MARGIN)
+    _footer(doc, footer, text_width=width - 2 * MARGIN)
 
 
-def _footer(doc: DocxDocument, *, text_width: int) -> None:
-    """« Contrat <référence> » on the left, « Page X / Y » on the right, as fields."""
+def _footer(doc: DocxDocument, text: str, *, text_width: int) -> None:
+    """``text`` (« Contrat <référence> ») on the left, « Page X / Y » on the right, as fields."""
     footer = doc.sections[0].footer
     footer.is_linked_to_previous = False
     paragraph = footer.paragraphs[0]
     paragraph.style = doc.styles["CAQES Pied"]
     paragraph.paragraph_format.tab_stops.add_tab_stop(Twips(text_width), WD_TAB_ALIGNMENT.RIGHT)
-    paragraph.add_run("Contrat {{ reference }}\tPage ")
+    paragraph.add_run(f"{text}\tPage ")
     _field(paragraph, "PAGE")
     paragraph.add_run(" / ")
     _field(paragraph, "NUMPAGES")
@@ -1161,9 +1307,9 @@ def _volet2(doc: DocxDocument) -> None:
     _paragraph(doc, TAG, "{%p endif %}")
 
 
-def _signatures(doc: DocxDocument) -> None:
+def _signatures(doc: DocxDocument, effective_text: str = EFFECTIVE_DATE) -> None:
     """Effective date, then one column per signatory, the whole block on one page."""
-    effective = doc.add_paragraph(EFFECTIVE_DATE)
+    effective = doc.add_paragraph(effective_text)
     effective.runs[0].bold = True
     effective.paragraph_format.space_before = Pt(24)
     effective.paragraph_format.space_after = Pt(12)
@@ -1213,6 +1359,56 @@ def build_contract() -> DocxDocument:
 
 
 # ---------------------------------------------------------------------------------------------
+# The avenants
+# ---------------------------------------------------------------------------------------------
+
+
+def _amendment_heading(doc: DocxDocument, title: str, subtitle: str | None = None) -> None:
+    doc.add_paragraph(title, style="CAQES Titre")
+    if subtitle is not None:
+        below = doc.add_paragraph()
+        below.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        below.add_run(subtitle).bold = True
+    reference = doc.add_paragraph("Référence du contrat : {{ reference }}")
+    reference.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    reference.paragraph_format.space_after = Pt(18)
+
+
+def _amendment_body(doc: DocxDocument, visas: list[Block], articles: list[Article]) -> None:
+    _parties(doc)
+    _blocks(doc, visas)
+    doc.paragraphs[-1].paragraph_format.space_before = Pt(10)
+    _articles(doc, articles)
+
+
+def build_amendment() -> DocxDocument:
+    """Avenant n°k (article 10): the changes in legal wording, in force on 1 January next."""
+    doc = _new_document(
+        "Avenant au contrat d’amélioration de la qualité et de l’efficience des soins",
+        landscape=False,
+        footer=AMENDMENT_FOOTER,
+    )
+    _amendment_heading(doc, AMENDMENT_TITLE)
+    _amendment_body(doc, AMENDMENT_VISAS, AMENDMENT_ARTICLES)
+    _signatures(doc, AMENDMENT_EFFECTIVE_DATE)
+    return doc
+
+
+def build_termination() -> DocxDocument:
+    """Avenant de résiliation of a volet (article 11), effective 31 December of its year."""
+    doc = _new_document(
+        "Avenant de résiliation d’un volet du contrat d’amélioration de la qualité et de "
+        "l’efficience des soins",
+        landscape=False,
+        footer=TERMINATION_FOOTER,
+    )
+    _amendment_heading(doc, TERMINATION_TITLE, TERMINATION_SUBTITLE)
+    _amendment_body(doc, TERMINATION_VISAS, TERMINATION_ARTICLES)
+    _signatures(doc, TERMINATION_EFFECTIVE_DATE)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
 # The annexes
 # ---------------------------------------------------------------------------------------------
 
@@ -1254,6 +1450,8 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
     "templates/contrat.docx": build_contract,
     "annexes/annexe1.docx": lambda: build_annex(1),
     "annexes/annexe2.docx": lambda: build_annex(2),
+    "templates/avenant.docx": build_amendment,
+    "templates/resiliation.docx": build_termination,
 }
 
 
@@ -1295,7 +1493,7 @@ def check(root: Path = ROOT) -> list[str]:
 
 
 def write_all(root: Path = ROOT) -> list[Path]:
-    """Write the three models atomically; return their paths."""
+    """Write every model atomically; return their paths."""
     written: list[Path] = []
     for relative, data in build_all().items():
         path = root / relative

@@ -1,0 +1,657 @@
+"""The life of a contract after its issue: signed copies received, avenants, résiliations.
+
+- :func:`receive` takes in PDFs returned by the parties: each is identified by the issued PDF
+  it extends byte for byte, its signatures are verified, the new ones recorded and the file
+  kept beside the issued one as ``X.signe.pdf`` (the most complete copy). Anything doubtful
+  is refused and changes nothing.
+- :func:`amend` issues avenant n°k from a changes file (:mod:`caqes_docs.amendments`);
+  :func:`terminate` issues the avenant de résiliation of a volet (article 11). Each is a
+  signable PDF registered in the registry; its consolidated version becomes current once the
+  three parties have signed it.
+- :func:`status` and :func:`export_registry` report where every document stands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import x509
+
+from caqes_docs.amendments import (
+    VOLET_LABELS,
+    amendment_context,
+    plan_amendment,
+    terminated_contract,
+    termination_context,
+    termination_effective_date,
+)
+from caqes_docs.assemble import DocumentMetadata
+from caqes_docs.campaign import Campaign
+from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
+from caqes_docs.files import write_bytes, write_json
+from caqes_docs.models import ROLES, Contract
+from caqes_docs.registry import (
+    AMENDMENT,
+    CONTRACT,
+    SIGNED,
+    SUPERSEDED,
+    TERMINATION,
+    ContractRecord,
+    DocumentRecord,
+    DocumentTerms,
+    Registry,
+    Signature,
+    VersionRecord,
+    missing_parties,
+    now_iso,
+)
+from caqes_docs.render import TemplateSet, date_fr, render_docx
+from caqes_docs.resources import shipped_dir
+from caqes_docs.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.verify import (
+    SIGNED as FIELD_SIGNED,
+)
+from caqes_docs.verify import (
+    IssuedRecord,
+    VerificationReport,
+    keywords_reference,
+    load_trust_roots,
+    open_pdf,
+    verify_document,
+)
+
+RECORDED = "enregistré"
+UNCHANGED = "déjà enregistré"
+REFUSED = "refusé"
+SIGNED_SUFFIX = ".signe"
+
+
+# --- receiving signed copies ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiveOutcome:
+    """What became of one received file; ``message`` is one French line."""
+
+    path: Path
+    status: str
+    message: str
+    reference: str | None = None
+    document: str | None = None
+    new_parties: tuple[str, ...] = ()
+    complete: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status != REFUSED
+
+
+class _Refused(Exception):
+    """Raised inside a transaction to roll it back and refuse the file."""
+
+
+def signed_copy_path(issued: Path) -> Path:
+    """``X.signe.pdf`` beside the issued ``X.pdf``."""
+    return issued.with_name(f"{issued.stem}{SIGNED_SUFFIX}{issued.suffix}")
+
+
+def receive(
+    paths: Iterable[str | Path],
+    registry: Registry,
+    trust_roots: Sequence[str | Path | x509.Certificate],
+) -> list[ReceiveOutcome]:
+    """Take in each PDF; a refused file is reported and the others still go on."""
+    if not trust_roots:
+        raise InputError(
+            "au moins un certificat racine de confiance est nécessaire pour vérifier les "
+            "signatures reçues",
+            place="--trust-root",
+        )
+    roots = [
+        root if isinstance(root, x509.Certificate) else load_trust_roots([root])[0]
+        for root in trust_roots
+    ]
+    return [_receive_one(Path(path), registry, roots) for path in paths]
+
+
+def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) -> ReceiveOutcome:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return ReceiveOutcome(path, REFUSED, f"lecture impossible ({exc.strerror or exc})")
+    document = registry.document_extended_by(data)
+    if document is None:
+        return ReceiveOutcome(path, REFUSED, _unknown_document(path, data, registry))
+    if document.status == SUPERSEDED:
+        return _identified(
+            path, document, REFUSED, "cette émission a été remplacée par une émission plus récente"
+        )
+    contract = registry.contract(document.reference)
+    try:
+        report = _verify(path, document, contract, roots)
+    except CaqesError as exc:
+        return _identified(path, document, REFUSED, str(exc))
+    if not report.ok:
+        return _identified(path, document, REFUSED, _problems(report))
+    if _changed_since(path, data):
+        # What is kept must be exactly what was verified.
+        return _identified(path, document, REFUSED, "le fichier a changé pendant sa vérification")
+    signed = {
+        sig.role: Signature(
+            party=sig.role,
+            signer=sig.signer or "",
+            subject=sig.subject,
+            signing_time=_time(sig.signing_time or sig.timestamp_time),
+        )
+        for sig in report.signatures
+        if sig.status == FIELD_SIGNED
+    }
+    try:
+        with registry.transaction():
+            outcome = _record(path, data, registry, document, signed, _order(contract))
+    except _Refused as refusal:
+        return _identified(path, document, REFUSED, str(refusal))
+    return outcome
+
+
+def _changed_since(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() != data
+    except OSError:
+        return True
+
+
+def _identified(
+    path: Path, document: DocumentRecord, status: str, message: str, **extra: Any
+) -> ReceiveOutcome:
+    return ReceiveOutcome(path, status, message, document.reference, document.label, **extra)
+
+
+def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
+    try:
+        claimed = keywords_reference(open_pdf(data, path))
+    except CaqesError:
+        return "ce fichier n'est pas un PDF lisible"
+    if claimed and any(c.reference == claimed for c in registry.contracts()):
+        return (
+            f"le fichier se présente comme un document du contrat {claimed} mais ne prolonge "
+            "aucune version émise enregistrée : la version émise a été modifiée"
+        )
+    return "document inconnu du registre : il ne prolonge aucun PDF émis enregistré"
+
+
+def _order(contract: ContractRecord) -> tuple[str, ...]:
+    campaign = contract.campaign_model()
+    return tuple(campaign.signature.order) if campaign else ROLES
+
+
+def _verify(
+    path: Path, document: DocumentRecord, contract: ContractRecord, roots: list[x509.Certificate]
+) -> VerificationReport:
+    campaign: Campaign | None = contract.campaign_model()
+    issued = IssuedRecord(
+        sha256=document.issued_sha256,
+        size=document.issued_size,
+        source=f"registre, {document.label} {document.reference}",
+        reference=document.reference,
+        finess_ej=contract.finess_ej,
+    )
+    return verify_document(
+        path,
+        trust_roots=roots,
+        issued=issued,
+        finess_ej=contract.finess_ej,
+        rules=campaign.signature.certificates if campaign else None,
+        order=_order(contract),
+    )
+
+
+def _problems(report: VerificationReport) -> str:
+    problems = list(report.problems)
+    for sig in report.signatures:
+        problems += [f"{sig.field} ({sig.party}) : {problem}" for problem in sig.problems]
+    return "signatures refusées : " + " ; ".join(problems)
+
+
+def _time(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _record(
+    path: Path,
+    data: bytes,
+    registry: Registry,
+    document: DocumentRecord,
+    signed: dict[str, Signature],
+    order: tuple[str, ...],
+) -> ReceiveOutcome:
+    """Inside the transaction: compare with what is recorded now, then record what is new."""
+    recorded = {sig.party: sig for sig in registry.signatures(document.id)}
+    lost = [party for party in order if party in recorded and party not in signed]
+    if lost:
+        raise _Refused(
+            f"le fichier porte moins de signatures ({_parties(signed, order)}) que celles déjà "
+            f"enregistrées ({_parties(recorded, order)}) : copie antérieure, rien n'est modifié"
+        )
+    for party, known in recorded.items():
+        got = signed[party]
+        if (got.signer, got.signing_time) != (known.signer, known.signing_time):
+            raise _Refused(
+                f"la signature {party} du fichier ({got.signer}, {got.signing_time}) diffère "
+                f"de celle déjà enregistrée ({known.signer}, {known.signing_time})"
+            )
+    new = [signed[party] for party in order if party in signed and party not in recorded]
+    if not new:
+        message = "aucune signature nouvelle" if signed else "aucune signature dans ce fichier"
+        return _identified(path, document, UNCHANGED, message)
+    target = signed_copy_path(document.issued_path)
+    try:
+        write_bytes(target, data)
+    except OSError as exc:
+        raise _Refused(
+            f"{target} : copie signée impossible à écrire ({exc.strerror or exc})"
+        ) from None
+    registry.add_signatures(document, new, target, path.name)
+    complete = not missing_parties(list(recorded) + [sig.party for sig in new], order)
+    message = f"signature(s) enregistrée(s) : {', '.join(sig.party for sig in new)}"
+    if complete:
+        version = registry.complete(document)
+        message += " ; signé par les trois parties"
+        if version is not None:
+            message += f", version consolidée n°{version}"
+        late = _late_signature(document, list(recorded.values()) + new)
+        if late:
+            registry.add_event(document.contract_id, document.id, "attention", late)
+            message += f" ; attention : {late}"
+    else:
+        waiting = missing_parties(list(recorded) + [sig.party for sig in new], order)
+        message += f" ; en attente : {', '.join(waiting)}"
+    return _identified(
+        path,
+        document,
+        RECORDED,
+        message,
+        new_parties=tuple(sig.party for sig in new),
+        complete=complete,
+    )
+
+
+def _parties(signatures: dict[str, Any], order: tuple[str, ...]) -> str:
+    return ", ".join(party for party in order if party in signatures) or "aucune"
+
+
+def _late_signature(document: DocumentRecord, signatures: Sequence[Any]) -> str | None:
+    """A warning when the last signature falls after the year the effect date assumed."""
+    if document.kind == CONTRACT or document.signature_date is None:
+        return None
+    times = [dt.datetime.fromisoformat(s.signing_time) for s in signatures if s.signing_time]
+    if not times:
+        return None
+    last = max(times).date()
+    if last.year <= document.signature_date.year:
+        return None
+    return (
+        f"dernière signature le {last.strftime('%d/%m/%Y')}, après l'année de signature prévue "
+        f"({document.signature_date.year}) sur laquelle repose la date d'effet écrite "
+        f"({document.effective_date.strftime('%d/%m/%Y') if document.effective_date else '?'})"
+    )
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    reference: str
+    establishment: str
+    campaign: str
+    document: str
+    kind: str
+    status: str
+    signed: dict[str, str | None]  # party -> signing time, None when not signed
+    waiting_for: str | None
+    effective_date: dt.date | None
+    last_event: str
+    last_event_time: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "etablissement": self.establishment,
+            "campagne": self.campaign,
+            "document": self.document,
+            "type": self.kind,
+            "statut": self.status,
+            "signatures": self.signed,
+            "en_attente_de": self.waiting_for,
+            "date_effet": self.effective_date.isoformat() if self.effective_date else None,
+            "dernier_evenement": self.last_event,
+            "date_dernier_evenement": self.last_event_time,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    rows: list[StatusRow]
+
+    @property
+    def totals(self) -> dict[str, int]:
+        totals = {"documents": len(self.rows), "complets": 0}
+        totals.update({f"en_attente_{party}": 0 for party in ROLES})
+        for row in self.rows:
+            if row.waiting_for is None:
+                totals["complets"] += 1
+            else:
+                totals[f"en_attente_{row.waiting_for}"] += 1
+        return totals
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"documents": [row.to_dict() for row in self.rows], "totaux": self.totals}
+
+
+def status(registry: Registry, campaign: str | None = None) -> StatusReport:
+    """One row per live document (superseded issues left out), by reference and number."""
+    if campaign is not None and campaign not in registry.campaigns():
+        known = ", ".join(registry.campaigns()) or "aucune"
+        raise InputError(
+            f"campagne inconnue du registre (connues : {known})", place="--campaign", value=campaign
+        )
+    rows = []
+    for contract in registry.contracts(campaign):
+        order = _order(contract)
+        for document in registry.documents(contract.id):
+            signatures = {sig.party: sig.signing_time for sig in registry.signatures(document.id)}
+            waiting = missing_parties(list(signatures), order)
+            last = registry.events(document_id=document.id)
+            rows.append(
+                StatusRow(
+                    reference=contract.reference,
+                    establishment=contract.establishment,
+                    campaign=contract.campaign,
+                    document=document.label,
+                    kind=document.kind,
+                    status=document.status,
+                    signed={party: signatures.get(party) for party in ROLES},
+                    waiting_for=waiting[0] if waiting else None,
+                    effective_date=document.effective_date,
+                    last_event=last[-1].detail if last else "",
+                    last_event_time=last[-1].time if last else "",
+                )
+            )
+    return StatusReport(rows)
+
+
+# --- issuing avenants -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedDocument:
+    """An avenant (or avenant de résiliation) written and registered."""
+
+    document: DocumentRecord
+    pdf: Path
+    sources: tuple[Path, ...]
+    changes: tuple[str, ...]
+    effective_date: dt.date
+    contract_ends: bool = False
+
+
+def _check_can_amend(registry: Registry, contract: ContractRecord, what: str) -> None:
+    documents = registry.documents(contract.id)
+    version = contract.current_version
+    made_by = next(doc for doc in documents if doc.id == version.document_id)
+    # A résiliation that leaves its volet on record is the one of the last volet: the end.
+    if made_by.kind == TERMINATION and version.data.get(f"volet{made_by.volet}") is not None:
+        raise RegistryError(
+            f"contrat {contract.reference} : son dernier volet est résilié ({made_by.label}), "
+            f"il prend fin le {date_fr(version.contract().end_date)} ; {what} impossible"
+        )
+    initial = next(doc for doc in documents if doc.kind == CONTRACT)
+    if initial.status != SIGNED:
+        signed = [sig.party for sig in registry.signatures(initial.id)]
+        raise RegistryError(
+            f"contrat {contract.reference} : pas encore signé par les trois parties (en attente : "
+            f"{', '.join(missing_parties(signed, _order(contract)))}) ; {what} impossible"
+        )
+    pending = registry.pending_documents(contract.id)
+    if pending:
+        signed = [sig.party for sig in registry.signatures(pending[0].id)]
+        raise RegistryError(
+            f"contrat {contract.reference} : {pending[0].label} est encore en attente de "
+            f"signature ({', '.join(missing_parties(signed, _order(contract)))}) ; "
+            f"{what} impossible avant sa signature complète"
+        )
+
+
+def _next_number(registry: Registry, contract: ContractRecord) -> int:
+    return max(doc.number for doc in registry.documents(contract.id)) + 1
+
+
+def _default_out(registry: Registry, contract: ContractRecord) -> Path:
+    initial = next(doc for doc in registry.documents(contract.id) if doc.kind == CONTRACT)
+    return initial.issued_path.parent
+
+
+def _templates_dir(templates: Path | None) -> Path:
+    return templates if templates is not None else shipped_dir("templates")
+
+
+@dataclass(frozen=True)
+class _IssueJob:
+    """An avenant's DOCX (and annexes) to turn into its signable PDF, and what it makes."""
+
+    docx: Path
+    annexes: tuple[tuple[Path, str], ...]
+    pdf: Path
+    title: str
+    consolidated: Contract
+    kind: str
+
+
+def _issue_and_register(
+    registry: Registry, job: _IssueJob, campaign: str, terms: DocumentTerms
+) -> DocumentRecord:
+    """The signable PDF/A of an avenant and its registration, or neither.
+
+    A PDF left at the same path by an interrupted run, unknown to the registry, is replaced;
+    a PDF whose registration fails is removed, so that the command can simply be run again.
+    """
+    if job.pdf.exists() and registry.document_extended_by(job.pdf.read_bytes()) is None:
+        job.pdf.unlink()
+    reference = job.consolidated.reference
+    finess = job.consolidated.establishment.finess_ej
+    signable = SignableJob(
+        contract=job.docx,
+        output=job.pdf,
+        metadata=DocumentMetadata(
+            title=job.title,
+            subject=f"{job.title} — contrat CAQES {reference}",
+            keywords=f"CAQES; reference={reference}; finess_ej={finess}; avenant={terms.number}",
+        ),
+        reference=reference,
+        finess_ej=finess,
+        annexes=job.annexes,
+        contract_title=job.title,
+    )
+    [result] = make_signable([signable], workers=1)
+    if not result.ok:
+        raise ConversionError(f"{job.pdf.name} : {result.error}")
+    try:
+        return registry.register_issued(
+            job.consolidated, job.kind, job.pdf, issued_record(job.pdf), campaign, terms=terms
+        )
+    except CaqesError:
+        job.pdf.unlink(missing_ok=True)
+        record_path(job.pdf).unlink(missing_ok=True)
+        raise
+
+
+def amend(
+    registry: Registry,
+    reference: str,
+    changes_file: Path,
+    signature_date: dt.date,
+    *,
+    out_dir: Path | None = None,
+    templates: Path | None = None,
+) -> IssuedDocument:
+    """Write, convert and register avenant n°k of ``reference``."""
+    contract = registry.contract(reference)
+    _check_can_amend(registry, contract, "avenant")
+    version = contract.current_version
+    amendment = plan_amendment(
+        version.contract(), changes_file, signature_date, campaign=contract.campaign_model()
+    )
+    number = _next_number(registry, contract)
+    out_dir = out_dir or _default_out(registry, contract)
+    stem = f"{reference}-avenant-{number}"
+    context = amendment_context(amendment, number)
+    docx = out_dir / f"{stem}.docx"
+    render_docx(_templates_dir(templates) / "avenant.docx", context, docx)
+    annex_templates = TemplateSet.shipped()
+    annexes = []
+    for annex in amendment.annexes:
+        path = out_dir / f"{stem}-annexe{annex.volet}.docx"
+        template = annex_templates.annex1 if annex.volet == 1 else annex_templates.annex2
+        render_docx(template, context, path)
+        annexes.append((path, f"Annexe {annex.volet} (avenant n°{number})"))
+    pdf = out_dir / f"{stem}.pdf"
+    title = f"Avenant n°{number} au contrat {reference}"
+    document = _issue_and_register(
+        registry,
+        _IssueJob(docx, tuple(annexes), pdf, title, amendment.contract, AMENDMENT),
+        contract.campaign,
+        DocumentTerms(
+            number=number,
+            signature_date=signature_date,
+            effective_date=amendment.effective_date,
+            based_on_version=version.number,
+            changes=amendment.changes,
+        ),
+    )
+    return IssuedDocument(
+        document,
+        pdf,
+        (docx, *(path for path, _ in annexes)),
+        amendment.changes,
+        amendment.effective_date,
+    )
+
+
+def volets_in_force(contract: Contract) -> list[int]:
+    return [volet for volet, part in ((1, contract.volet1), (2, contract.volet2)) if part]
+
+
+def _volet_start(versions: Sequence[VersionRecord], volet: int) -> dt.date | None:
+    """When the volet came into force for its current run of versions."""
+    start = None
+    for version in versions:
+        if version.data.get(f"volet{volet}") is None:
+            start = None
+        elif start is None:
+            start = version.effective_date
+    return start
+
+
+def terminate(
+    registry: Registry,
+    reference: str,
+    volet: int,
+    signature_date: dt.date,
+    *,
+    out_dir: Path | None = None,
+    templates: Path | None = None,
+) -> IssuedDocument:
+    """Write, convert and register the avenant de résiliation of ``volet``."""
+    contract = registry.contract(reference)
+    _check_can_amend(registry, contract, "résiliation")
+    version = contract.current_version
+    current = version.contract()
+    effective = termination_effective_date(signature_date)
+    in_force = volets_in_force(current)
+    _check_termination(registry, contract, current, volet, signature_date, effective, in_force)
+    last = in_force == [volet]
+    number = _next_number(registry, contract)
+    out_dir = out_dir or _default_out(registry, contract)
+    stem = f"{reference}-avenant-{number}-resiliation-volet{volet}"
+    docx = out_dir / f"{stem}.docx"
+    context = termination_context(current, number, volet, signature_date, last)
+    render_docx(_templates_dir(templates) / "resiliation.docx", context, docx)
+    pdf = out_dir / f"{stem}.pdf"
+    title = f"Avenant n°{number} de résiliation du volet {volet} du contrat {reference}"
+    consolidated = terminated_contract(current, volet, effective)
+    sentence = (
+        f"Le volet {volet} « {VOLET_LABELS[volet]} » est résilié ; la résiliation prend effet "
+        f"le {date_fr(effective)}."
+    )
+    if last:
+        sentence += f" Dernier volet en vigueur : le contrat prend fin le {date_fr(effective)}."
+    document = _issue_and_register(
+        registry,
+        _IssueJob(docx, (), pdf, title, consolidated, TERMINATION),
+        contract.campaign,
+        DocumentTerms(
+            number=number,
+            signature_date=signature_date,
+            effective_date=effective,
+            based_on_version=version.number,
+            volet=volet,
+            changes=(sentence,),
+        ),
+    )
+    return IssuedDocument(document, pdf, (docx,), (sentence,), effective, contract_ends=last)
+
+
+def _check_termination(
+    registry: Registry,
+    contract: ContractRecord,
+    current: Contract,
+    volet: int,
+    signature_date: dt.date,
+    effective: dt.date,
+    in_force: list[int],
+) -> None:
+    def refuse(rule: str) -> InputError:
+        return InputError(rule, place="--volet", value=f"{volet} ({VOLET_LABELS[volet]})")
+
+    if volet not in in_force:
+        remaining = ", ".join(str(v) for v in in_force) or "aucun"
+        raise refuse(
+            f"ce volet n'est pas en vigueur dans le contrat {contract.reference} "
+            f"(volets en vigueur : {remaining})"
+        )
+    if signature_date > current.end_date:
+        raise InputError(
+            f"le contrat a pris fin le {date_fr(current.end_date)}",
+            place="--date-signature",
+            value=signature_date.isoformat(),
+        )
+    if effective > current.end_date:
+        raise InputError(
+            f"le contrat prend fin le {date_fr(current.end_date)}, avant la date d'effet de la "
+            f"résiliation ({date_fr(effective)})",
+            place="--date-signature",
+            value=signature_date.isoformat(),
+        )
+    start = _volet_start(registry.versions(contract.id), volet)
+    if start is not None and effective < start:
+        raise refuse(
+            f"ce volet n'entre en vigueur que le {date_fr(start)}, après la date d'effet de la "
+            f"résiliation ({date_fr(effective)})"
+        )
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def export_registry(registry: Registry, out: Path | None = None) -> dict[str, Any]:
+    """The whole registry as plain data; written atomically to ``out`` when given."""
+    data = registry.export_data()
+    data["exporte_le"] = now_iso()
+    if out is not None:
+        write_json(out, data)
+    return data
