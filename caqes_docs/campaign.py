@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from caqes_docs.catalogue import catalogue
 from caqes_docs.errors import InputError
+from caqes_docs.fields import FieldGeometry
 from caqes_docs.finess import departement
 from caqes_docs.models import (
     ROLES,
@@ -38,13 +39,22 @@ class DefaultAction(Model):
     target: OptionalText = Field("", alias="cible")
 
 
-class FieldGeometry(Model):
-    """Size and offsets of the signature fields, in points (1/72 inch)."""
+_GEOMETRY = FieldGeometry()
 
-    width: float = Field(160.0, gt=0, alias="largeur")
-    margin: float = Field(4.0, ge=0, alias="marge")
-    offset_x: float = Field(0.0, alias="decalage_x")
-    offset_y: float = Field(0.0, alias="decalage_y")
+
+class FieldSettings(Model):
+    """Size and offsets of the signature fields, in points (1/72 inch); see fields.py."""
+
+    width: float = Field(_GEOMETRY.width_pt, gt=0, alias="largeur")
+    height: float | None = Field(_GEOMETRY.height_pt, gt=0, alias="hauteur")
+    offset_x: float = Field(_GEOMETRY.x_offset_pt, alias="decalage_x")
+    offset_y: float = Field(_GEOMETRY.y_offset_pt, alias="decalage_y")
+    bottom_margin: float = Field(_GEOMETRY.bottom_margin_pt, ge=0, alias="marge_bas")
+
+    def geometry(self) -> FieldGeometry:
+        return FieldGeometry(
+            self.width, self.height, self.offset_x, self.offset_y, self.bottom_margin
+        )
 
 
 class SignatureSettings(Model):
@@ -52,7 +62,7 @@ class SignatureSettings(Model):
     certificates: dict[str, str] = Field(
         {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}, alias="certificats"
     )
-    fields: FieldGeometry = Field(default_factory=FieldGeometry, alias="champs")
+    fields: FieldSettings = Field(default_factory=FieldSettings, alias="champs")
 
     @model_validator(mode="after")
     def _roles(self) -> SignatureSettings:

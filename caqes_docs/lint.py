@@ -7,6 +7,7 @@ for a contract model — each signature anchor exactly once, in one run of white
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from jinja2 import meta
 
+from caqes_docs.amendments import amendment_context, plan_amendment, termination_context
 from caqes_docs.campaign import load_campaign
 from caqes_docs.contract_file import load_contract
 from caqes_docs.errors import TemplateError
@@ -37,10 +39,21 @@ class Problem:
         return f"{self.place} : {self.message}"
 
 
-def _sample_context() -> dict:
-    # The bundled example with five sites and both volets exercises every branch.
-    example = shipped_dir("examples") / "chu-fictif-bordeaux.yaml"
-    return build_context(load_contract(example, load_campaign()))
+def sample_context(template_name: str) -> dict:
+    """Sample variables for a model, chosen by its file name (``avenant*``, ``resiliation*``).
+
+    The bundled example with five sites and both volets exercises every branch.
+    """
+    campaign = load_campaign()
+    contract = load_contract(shipped_dir("examples") / "chu-fictif-bordeaux.yaml", campaign)
+    name = template_name.lower()
+    if name.startswith("avenant"):
+        changes = shipped_dir("examples") / "avenants" / "avenant-exemple.yaml"
+        plan = plan_amendment(contract, changes, dt.date(2023, 11, 15), campaign=campaign)
+        return amendment_context(plan, 1)
+    if name.startswith("resiliation"):
+        return termination_context(contract, 1, 2, dt.date(2024, 3, 1), False)
+    return build_context(contract)
 
 
 def _parts_xml(template: DocxTemplate) -> list[tuple[str, str]]:
@@ -152,7 +165,7 @@ def check_template(path: Path, *, contract_model: bool | None = None) -> list[Pr
     problems = check_syntax(parts, env)
     if problems:
         return problems
-    context = _sample_context()
+    context = sample_context(path.name)
     problems = check_variables(parts, env, context)
     if problems:
         return problems

@@ -48,6 +48,9 @@ class TemplateSet:
     annex1: Path
     annex2: Path
 
+    def paths(self) -> tuple[Path, Path, Path]:
+        return self.contract, self.annex1, self.annex2
+
     @classmethod
     def shipped(cls) -> TemplateSet:
         return cls(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from caqes_docs.cli import francais, generation
+from caqes_docs.cli import batch, francais, generation, lifecycle, signing
 from caqes_docs.cli.common import CONTEXT
 
 francais.install()
@@ -22,9 +22,5 @@ def main(verbose: bool) -> None:
     la CPAM et les établissements de santé."""
 
 
-for command in (
-    generation.generate_command,
-    generation.check_template_command,
-    generation.demo_command,
-):
+for command in (*generation.COMMANDS, *batch.COMMANDS, *signing.COMMANDS, *lifecycle.COMMANDS):
     main.add_command(command)

@@ -33,6 +33,7 @@ MESSAGES = {
     "Invalid value for {param_hint}: {message}": "Valeur invalide pour {param_hint} : {message}",
     "Invalid value: {message}": "Valeur invalide : {message}",
     "default: {default}": "par défaut : {default}",
+    "required": "obligatoire",
     "env var: {var}": "variable d'environnement : {var}",
     "Aborted!": "Abandon.",
     "file": "fichier",

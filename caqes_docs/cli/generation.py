@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
+from caqes_docs.demo import run_demo
 from caqes_docs.generate import generate
 from caqes_docs.lint import check_template
-from caqes_docs.resources import shipped_dir
 
 
 def _print_generation(report: Any, out_dir: Path) -> None:
@@ -27,6 +27,12 @@ def _print_generation(report: Any, out_dir: Path) -> None:
     )
 
 
+REGISTRY_OPTION = click.option(
+    "--registry", "registre", type=click.Path(dir_okay=False, path_type=Path),
+    help="Registre des contrats (par défaut caqes.db ou $CAQES_REGISTRY).",
+)  # fmt: skip
+
+
 @click.command("generate", context_settings=CONTEXT)
 @click.argument("contrats", nargs=-1, required=True, type=EXISTING_FILE)
 @click.option("--campaign", "campagne", type=EXISTING_FILE, help="Fichier de campagne (YAML).")
@@ -34,13 +40,23 @@ def _print_generation(report: Any, out_dir: Path) -> None:
     "--out", "sortie", type=DIRECTORY, default=Path("sortie"),
     show_default=True, help="Dossier où écrire les documents.",
 )  # fmt: skip
+@click.option("--no-pdf", "sans_pdf", is_flag=True, help="Seulement les sources DOCX.")
+@REGISTRY_OPTION
 @reports_errors
-def generate_command(contrats: tuple[Path, ...], campagne: Path | None, sortie: Path) -> None:
+def generate_command(
+    contrats: tuple[Path, ...],
+    campagne: Path | None,
+    sortie: Path,
+    sans_pdf: bool,
+    registre: Path | None,
+) -> None:
     """Génère le contrat et les annexes des volets conclus pour chaque CONTRAT.yaml.
 
-    Sans --campaign, la campagne par défaut (ARS Nouvelle-Aquitaine 2022-2024) est utilisée.
+    Écrit les sources DOCX, le PDF/A à signer (sauf --no-pdf) avec son empreinte d'émission
+    (fichier .emission.json), et inscrit le contrat au registre. Sans --campaign, la campagne
+    par défaut (ARS Nouvelle-Aquitaine 2022-2024) est utilisée.
     """
-    report = generate(contrats, sortie, campaign_file=campagne)
+    report = generate(contrats, sortie, campaign_file=campagne, pdf=not sans_pdf, registry=registre)
     _print_generation(report, sortie)
     if report.failed:
         sys.exit(1)
@@ -66,13 +82,35 @@ def check_template_command(modele: Path) -> None:
 @click.command("demo", context_settings=CONTEXT)
 @click.option(
     "--out", "sortie", type=DIRECTORY, default=Path("demo"),
-    show_default=True, help="Dossier où écrire les documents.",
+    show_default=True, help="Dossier de la démonstration (recréé à chaque fois).",
 )  # fmt: skip
 @reports_errors
 def demo_command(sortie: Path) -> None:
-    """Produit les contrats des exemples fournis (dossier examples/)."""
-    examples = sorted(shipped_dir("examples").glob("*.yaml"))
-    report = generate(examples, sortie)
-    _print_generation(report, sortie)
-    if report.failed:
+    """Toute la chaîne sur les exemples fournis : émission, signatures, réception, vérification.
+
+    Le fichier de ciblage d'exemple contient des erreurs volontaires : elles sont signalées
+    comme refus, et la démonstration se poursuit avec les autres établissements.
+    """
+    report = run_demo(sortie, step=click.echo)
+    batch = report.batch
+    for refused in batch.refused:
+        click.echo(f"Refusé (volontaire) : {refused.finess_ej} : {refused.problems[0]}")
+    signed = sum(result.ok for result in report.signatures)
+    valid = sum(item.ok and item.complete for item in report.verified)
+    totals = report.status.totals
+    click.echo(
+        f"\nBilan : {len(batch.generated)} contrat(s) émis, {len(batch.refused)} refusé(s) "
+        f"(voir {batch.rejects}) ; {signed} signature(s) ; {valid}/{len(report.verified)} "
+        f"contrat(s) vérifiés avec trois signatures valides ; registre : "
+        f"{totals['complets']}/{totals['documents']} document(s) complet(s) ({report.registry})."
+    )
+    problems = [r.error for r in report.signatures if not r.ok]
+    problems += [o.message for o in report.received if not o.ok]
+    problems += [f"{Path(v.path).name} : {p}" for v in report.verified for p in v.problems]
+    for problem in problems:
+        click.echo(f"Erreur : {problem}", err=True)
+    if problems or valid != len(report.verified):
         sys.exit(1)
+
+
+COMMANDS = (generate_command, check_template_command, demo_command)
