@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -75,3 +76,60 @@ def test_missing_file_is_a_usage_error() -> None:
     code, _, err = run("generate", "nexiste-pas.yaml")
     assert code == 2
     assert "introuvable" in err
+
+
+def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
+    """The officer's path by hand: issue, create test certificates, sign in order, verify."""
+    out, pki = tmp_path / "out", tmp_path / "pki"
+    registry = str(tmp_path / "caqes.db")
+    source = str(EXAMPLES / "clinique-fictive-bayonne.yaml")
+    code, stdout, _ = run("generate", source, "--out", str(out), "--registry", registry)
+    assert code == 0, stdout
+    pdf = out / "CAQES-NA-2022-640990016.pdf"
+    assert pdf.exists() and (out / "CAQES-NA-2022-640990016.emission.json").exists()
+
+    code, stdout, _ = run("demo-pki", str(pki), "--etablissement", "640990016:Clinique")
+    assert code == 0, stdout
+    password = str(pki / "mot-de-passe.txt")
+
+    def sign(role: str, p12: str) -> tuple[int, str, str]:
+        return run("sign", str(pdf), "--role", role, "--p12", str(pki / p12),
+                   "--password-file", password)  # fmt: skip
+
+    code, _, err = sign("CPAM", "cpam.p12")
+    assert code == 1 and "hors ordre" in err and "Établissement" in err
+    assert sign("ETAB", "etab-640990016.p12")[0] == 0
+    code, _, err = sign("ETAB", "etab-640990016.p12")
+    assert code == 1 and "déjà" in err
+
+    code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"))
+    assert code == 0, stdout
+    assert "valide (1/3 signatures)" in stdout and "CPAM en attente" in stdout
+
+    assert sign("CPAM", "cpam.p12")[0] == 0
+    assert sign("ARS", "ars.p12")[0] == 0
+    code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"), "--json")
+    assert code == 0
+    [report] = json.loads(stdout)
+    assert report["complete"] and [s["status"] for s in report["signatures"]] == ["signé"] * 3
+
+    # A file whose issued revision was altered is reported, with exit status 1.
+    tampered = tmp_path / "altere.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[2000] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    issued = json.loads((out / "CAQES-NA-2022-640990016.emission.json").read_text())
+    code, stdout, _ = run(
+        "verify", str(tampered), "--trust", str(pki / "root-ca.pem"), "--issued", issued["sha256"]
+    )
+    assert code == 1 and "NON VALIDE" in stdout
+
+
+def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
+    code, stdout, err = run("demo", "--out", str(tmp_path / "demo"))
+    assert code == 0, err
+    assert "11 contrat(s) émis, 4 refusé(s)" in stdout
+    assert "11/11 contrat(s) vérifiés avec trois signatures valides" in stdout
+    assert "11/11 document(s) complet(s)" in stdout
+    rejects = (tmp_path / "demo" / "contrats" / "rejets.csv").read_text(encoding="utf-8-sig")
+    assert rejects.splitlines()[0] == "ligne;finess_ej;finess_et;colonne;valeur;erreur"

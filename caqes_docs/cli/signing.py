@@ -131,7 +131,7 @@ def sign_command(
         if result.ok:
             click.echo(f"{result.path.name} : signé ({role}, {result.signer}, {result.level})")
         else:
-            click.echo(f"Refusé : {result.path.name} : {result.error}", err=True)
+            click.echo(f"Refusé : {result.error}", err=True)
     failed = sum(not result.ok for result in results)
     click.echo(f"{len(results) - failed} fichier(s) signé(s), {failed} refusé(s).")
     if failed:
