@@ -109,7 +109,7 @@ def receive(
         raise InputError(
             "au moins un certificat racine de confiance est nécessaire pour vérifier les "
             "signatures reçues",
-            place="--trust-root",
+            place="--trust",
         )
     roots = [
         root if isinstance(root, x509.Certificate) else load_trust_roots([root])[0]

@@ -624,7 +624,7 @@ def test_cli_receive_status_and_export(world: World) -> None:
     root = str(world.keys.root)
     code, out, err = run(
         "receive", str(world.returned(CHU, "CPAM")), str(world.returned(CHU, "ETAB")),
-        "--trust-root", root, "--registry", db,
+        "--trust", root, "--registry", db,
     )  # fmt: skip
     assert code == 1
     assert "signature(s) enregistrée(s) : ETAB, CPAM ; en attente : ARS" in out

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import click
 
-from caqes_docs.cli import batch, francais, generation, lifecycle, signing
+from caqes_docs.cli import batch, generation, lifecycle, signing
 from caqes_docs.cli.common import CONTEXT
-
-francais.install()
 
 
 @click.group(context_settings=CONTEXT, subcommand_metavar="COMMANDE [ARGUMENTS]...")

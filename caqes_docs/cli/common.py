@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from caqes_docs.cli import francais  # noqa: F401 - French messages before any command
 from caqes_docs.errors import CaqesError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -1,7 +1,9 @@
 """French for the messages click itself prints (usage, help headings, argument errors).
 
 click marks them with gettext but ships no catalogue; rather than a compiled ``.mo`` file for
-a few dozen strings, its modules' ``_``/``ngettext`` are pointed at this table.
+a few dozen strings, its modules' ``_``/``ngettext`` are pointed at this table. This
+happens on import, before any command is declared: click translates some names (the
+``FICHIER`` metavar of a path) when the parameter type is created.
 """
 
 from __future__ import annotations
@@ -65,9 +67,24 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return gettext(singular if count == 1 else plural)
 
 
+# Type names shown as metavars (TEXT, INTEGER…) are class attributes, not gettext messages.
+TYPE_NAMES = {
+    click.types.StringParamType: "texte",
+    click.types.IntParamType: "nombre",
+    click.types.IntRange: "nombre",
+    click.types.FloatParamType: "nombre",
+    click.types.DateTime: "date",
+}
+
+
 def install() -> None:
+    for kind, name in TYPE_NAMES.items():
+        kind.name = name
     for module in (click.core, click.decorators, click.exceptions, click.formatting, click.types):
         if hasattr(module, "_"):
             module._ = gettext  # type: ignore[attr-defined]
         if hasattr(module, "ngettext"):
             module.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+install()

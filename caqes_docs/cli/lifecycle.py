@@ -84,7 +84,7 @@ OUT_DIR = click.option(
 @click.command("receive", context_settings=CONTEXT)
 @click.argument("fichiers", nargs=-1, required=True, type=EXISTING_FILE)
 @click.option(
-    "--trust-root",
+    "--trust",
     "racines",
     multiple=True,
     type=EXISTING_FILE,
