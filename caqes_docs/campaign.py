@@ -13,9 +13,9 @@ from caqes_docs.fields import FieldGeometry
 from caqes_docs.finess import departement
 from caqes_docs.models import (
     ROLES,
+    Action,
     Ars,
     Model,
-    OptionalText,
     Party,
     Text,
     Theme,
@@ -25,18 +25,6 @@ from caqes_docs.resources import data_file
 from caqes_docs.validation import read_yaml, validate
 
 DEFAULT_CAMPAIGN = "campagne-nouvelle-aquitaine-2022.yaml"
-
-
-class DefaultAction(Model):
-    """An action-plan line proposed for every contract that retains its indicator."""
-
-    axis: Text = Field(alias="axe")
-    action: Text
-    owner: OptionalText = Field("", alias="pilote")
-    deadline: OptionalText = Field("", alias="echeance")
-    follow_up: OptionalText = Field("", alias="indicateur_suivi")
-    baseline: OptionalText = Field("", alias="valeur_initiale")
-    target: OptionalText = Field("", alias="cible")
 
 
 _GEOMETRY = FieldGeometry()
@@ -83,7 +71,7 @@ class Campaign(Model):
     cpams: dict[str, Party] = Field(alias="cpam", min_length=1)
     visas: list[Text] = Field(min_length=1)
     volet2_themes: list[Theme] = Field(default_factory=list)
-    default_actions: dict[str, list[DefaultAction]] = Field(
+    default_actions: dict[str, list[Action]] = Field(
         default_factory=dict, alias="plan_actions_defaut"
     )
     signature: SignatureSettings = Field(default_factory=SignatureSettings)

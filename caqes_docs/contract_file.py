@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from caqes_docs.campaign import Campaign, DefaultAction
+from caqes_docs.campaign import Campaign
 from caqes_docs.catalogue import catalogue
 from caqes_docs.errors import InputError
-from caqes_docs.models import ActionRow, Contract, Establishment, Model, Volet1, Volet2
+from caqes_docs.models import Action, ActionRow, Contract, Establishment, Model, Volet1, Volet2
 from caqes_docs.validation import InvalidData, read_yaml, validate
 
 
@@ -49,7 +49,7 @@ def select_themes(campaign: Campaign, selection: Volet2Selection | bool | None) 
     return Volet2(themes=[themes[code] for code in codes])
 
 
-def _default_row(volet: int, code: str, site: str | None, action: DefaultAction) -> ActionRow:
+def _default_row(volet: int, code: str, site: str | None, action: Action) -> ActionRow:
     return ActionRow(volet=volet, indicator=code, site=site, **action.model_dump())
 
 

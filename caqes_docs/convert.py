@@ -385,6 +385,23 @@ class _Worker:
                 retried.add(id(task))  # tried again first thing in the next invocation
 
 
+def soffice_command(executable: str, profile: Path) -> list[str]:
+    """A headless soffice converting DOCX files to PDF/A-2b, with its own profile folder."""
+    return [
+        executable,
+        f"-env:UserInstallation={profile.as_uri()}",
+        "--headless",
+        "--invisible",
+        "--nologo",
+        "--nodefault",
+        "--norestore",
+        "--nolockcheck",
+        f"--infilter={DOCX_IMPORT_FILTER}",
+        "--convert-to",
+        PDFA2_EXPORT,
+    ]
+
+
 class SofficePool:
     """Converts DOCX files to PDF/A-2b with ``workers`` soffice processes side by side.
 
@@ -434,19 +451,7 @@ class SofficePool:
         self.close()
 
     def _command(self, profile: Path) -> list[str]:
-        return [
-            self._executable,
-            f"-env:UserInstallation={profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--nodefault",
-            "--norestore",
-            "--nolockcheck",
-            f"--infilter={DOCX_IMPORT_FILTER}",
-            "--convert-to",
-            PDFA2_EXPORT,
-        ]
+        return soffice_command(self._executable, profile)
 
     def convert(self, tasks: Iterable[ConversionTask]) -> Iterator[ConversionResult]:
         """Yield one result per task, in completion order, as soon as each is final.

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from caqes_docs.errors import InputError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -58,3 +60,16 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn the system's reasons for not reading ``path`` into a located InputError."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError("fichier introuvable", file=path) from None
+    except IsADirectoryError:
+        raise InputError("un fichier est attendu, pas un dossier", file=path) from None
+    except OSError as exc:
+        raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import reading
 
 SITE_FIELDS = (
     "structureet", "nofinesset", "nofinessej", "rs", "rslongue", "complrs", "compldistrib",
@@ -80,25 +81,18 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
     0x7F), so the first line that fails decides the encoding of the rest of the file.
     """
     latin = False
-    try:
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-                if not latin:
-                    try:
-                        text = raw.decode("utf-8")
-                    except UnicodeDecodeError:
-                        latin = True
-                if latin:
-                    text = raw.decode("latin-1")
-                yield number, text.rstrip("\r\n")
-    except FileNotFoundError:
-        raise InputError("fichier introuvable", file=path) from None
-    except IsADirectoryError:
-        raise InputError("un fichier est attendu, pas un dossier", file=path) from None
-    except OSError as exc:
-        raise InputError(f"lecture impossible ({exc.strerror})", file=path) from None
+    with reading(path), open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not latin:
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    latin = True
+            if latin:
+                text = raw.decode("latin-1")
+            yield number, text.rstrip("\r\n")
 
 
 def _site_entry(fields: list[str]) -> FinessEntry:

@@ -119,12 +119,9 @@ class Volet2(Model):
     themes: list[Theme] = Field(min_length=1)
 
 
-class ActionRow(Model):
-    """One line of an action plan (annex), for one indicator and optionally one site."""
+class Action(Model):
+    """What an action-plan line says; the campaign proposes such lines per indicator."""
 
-    volet: Literal[1, 2]
-    indicator: Text = Field(alias="indicateur")
-    site: Finess | None = Field(None, alias="finess_et")
     axis: Text = Field(alias="axe")
     action: Text
     owner: OptionalText = Field("", alias="pilote")
@@ -132,6 +129,14 @@ class ActionRow(Model):
     follow_up: OptionalText = Field("", alias="indicateur_suivi")
     baseline: OptionalText = Field("", alias="valeur_initiale")
     target: OptionalText = Field("", alias="cible")
+
+
+class ActionRow(Action):
+    """One line of an action plan (annex), for one indicator and optionally one site."""
+
+    volet: Literal[1, 2]
+    indicator: Text = Field(alias="indicateur")
+    site: Finess | None = Field(None, alias="finess_et")
 
 
 def add_years(day: dt.date, years: int) -> dt.date:

@@ -9,7 +9,10 @@ context is built here and only here.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import zipfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -277,3 +280,22 @@ def render_contract(
             render_docx(template, context, path)
             annexes.append((volet, path))
     return RenderedContract(contract_path, tuple(annexes))
+
+
+def _render_one(item: tuple[Contract, Path, TemplateSet | None]) -> RenderedContract:
+    return render_contract(*item)
+
+
+def render_contracts(
+    items: Sequence[tuple[Contract, Path]],
+    *,
+    templates: TemplateSet | None = None,
+    workers: int | None = None,
+) -> list[RenderedContract]:
+    """Render many contracts (each into its folder) on every core, in the given order."""
+    workers = workers or os.cpu_count() or 1
+    work = [(contract, folder, templates) for contract, folder in items]
+    if workers == 1 or len(work) < 2:
+        return [_render_one(item) for item in work]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_render_one, work, chunksize=max(1, len(work) // (4 * workers))))

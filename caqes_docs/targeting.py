@@ -34,7 +34,7 @@ from caqes_docs.campaign import Campaign
 from caqes_docs.catalogue import catalogue
 from caqes_docs.contract_file import build_contract, select_themes
 from caqes_docs.errors import InputError
-from caqes_docs.files import atomic_path
+from caqes_docs.files import atomic_path, reading
 from caqes_docs.finess import finess_problem
 from caqes_docs.finess_extract import FinessEntry, FinessExtract, read_finess_extract
 from caqes_docs.models import ActionRow, Contract, Establishment, Volet1, Volet2
@@ -207,15 +207,8 @@ def cell_text(value: object) -> str:
 
 
 def _file_kind(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
-    except FileNotFoundError:
-        raise InputError("fichier introuvable", file=path) from None
-    except IsADirectoryError:
-        raise InputError("un fichier est attendu, pas un dossier", file=path) from None
-    except OSError as exc:
-        raise InputError(f"lecture impossible ({exc.strerror})", file=path) from None
+    with reading(path), open(path, "rb") as handle:
+        magic = handle.read(4)
     if magic == _XLS_MAGIC:
         raise InputError(
             "format Excel 97-2003 (.xls) non pris en charge : enregistrer en .xlsx ou en CSV",

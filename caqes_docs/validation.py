@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import reading
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,13 +48,10 @@ class InvalidData(InputError):
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, or raise InputError naming the file and the line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("fichier introuvable", file=path) from None
+        with reading(path):
+            text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError("le fichier n'est pas encodé en UTF-8", file=path) from None
-    except OSError as exc:
-        raise InputError(f"lecture impossible ({exc.strerror})", file=path) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
