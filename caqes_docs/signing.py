@@ -7,17 +7,22 @@ longer hold, is refused before anything is written.
 
 Keys come from a PKCS#12 file (:func:`load_p12`) or a smartcard/HSM (:func:`open_pkcs11`);
 both are loaded once and reused for every file of a batch.
+
+Cost (bench/bench_sign.py, 150 real contracts): the checks dominate, above all pyHanko's
+difference analyses (from the issued revision to the first signature, and after it). The
+signature reuses the reader the checks parsed; the signing-certificate attribute and the
+appearance font's subsets are made once per batch rather than once per file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -25,21 +30,27 @@ from typing import Any
 import aiohttp
 import pkcs11
 from asn1crypto import keys as asn1_keys
+from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.serialization import pkcs12
+from fontTools import subset, ttLib
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngineFactory
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
+from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.metadata.model import VENDOR
+from pyhanko.pdf_utils.metadata.model import VENDOR, XMP_MODDATE, DocumentMetadata
+from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
+from pyhanko.sign import attributes
 from pyhanko.sign import fields as sig_fields
 from pyhanko.sign import general as sig_general
+from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer, SimpleSigner
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
@@ -58,6 +69,7 @@ from caqes_docs.verify import (
     SIGNATURE_FIELDS,
     IssuedRecord,
     SignatureFields,
+    change_since_issued,
     integrity_problem,
     load_trust_roots,
     open_pdf,
@@ -68,6 +80,10 @@ from caqes_docs.verify import (
 )
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+# pyHanko adds a revision of its own after the signature at these levels (validation data,
+# then a document timestamp).
+_LEVELS_WITH_LATER_REVISIONS = ("B-LT", "B-LTA")
+_ATTEMPTS = 3
 APPEARANCE_FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
 STAMP_TEXT = "%(party)s\n%(signer)s\nSigné le %(ts)s"
 _FONT_SIZE = 10
@@ -89,7 +105,38 @@ class SignResult:
 # --- signers ----------------------------------------------------------------------------------
 
 
-class _LoadedKeySigner(SimpleSigner):
+class _CachedSigningCertificate(attributes.SigningCertificateV2Provider):
+    """The signing-certificate-v2 attribute, encoded once per certificate.
+
+    asn1crypto re-encodes a value built from Python objects on every dump, and pyHanko dumps
+    the signed attributes several times: ~10 ms a signature for this one attribute. A value
+    loaded from DER dumps its bytes as they are.
+    """
+
+    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
+        return tsp.SigningCertificateV2.load(_signing_certificate_v2(self.signing_cert.dump()))
+
+
+@lru_cache(maxsize=16)
+def _signing_certificate_v2(certificate_der: bytes) -> bytes:
+    return as_signing_certificate_v2(asn1_x509.Certificate.load(certificate_der)).dump()
+
+
+class _CachedAttributesMixin:
+    """Signer mixin swapping pyHanko's signing-certificate-v2 provider for the cached one.
+
+    ``_signed_attr_providers`` is pyHanko's internal hook (pinned version): should it change,
+    the attribute is still built, uncached, by pyHanko's own provider.
+    """
+
+    def _signed_attr_providers(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for provider in super()._signed_attr_providers(*args, **kwargs):  # type: ignore[misc]
+            if type(provider) is attributes.SigningCertificateV2Provider:
+                provider = _CachedSigningCertificate(provider.signing_cert)
+            yield provider
+
+
+class _LoadedKeySigner(_CachedAttributesMixin, SimpleSigner):
     """A software signer whose private key is parsed once.
 
     pyHanko's SimpleSigner re-parses the key for every signature; an RSA key's consistency
@@ -154,7 +201,7 @@ def open_pkcs11(
     certificate on the token is pulled too, so that a CA chain stored there is embedded.
     """
     from pyhanko.config.pkcs11 import TokenCriteria
-    from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
+    from pyhanko.sign.pkcs11 import open_pkcs11_session
 
     where = f"jeton « {token_label} » ({module_path})"
     try:
@@ -166,7 +213,7 @@ def open_pkcs11(
     except (pkcs11.PKCS11Error, OSError, RuntimeError) as exc:
         raise SigningError(f"{where} : ouverture impossible ({type(exc).__name__} {exc})") from exc
     try:
-        signer = PKCS11Signer(
+        signer = _pkcs11_signer_class()(
             session,
             cert_label=cert_label or key_label,
             key_label=key_label,
@@ -181,6 +228,17 @@ def open_pkcs11(
         yield signer
     finally:
         session.close()
+
+
+@cache
+def _pkcs11_signer_class() -> type[Signer]:
+    # Imported on first use: pyhanko.sign.pkcs11 alone takes ~0.4 s to import.
+    from pyhanko.sign.pkcs11 import PKCS11Signer
+
+    class _CachedAttributesPKCS11Signer(_CachedAttributesMixin, PKCS11Signer):
+        """A token signer with the signing-certificate-v2 attribute encoded once."""
+
+    return _CachedAttributesPKCS11Signer
 
 
 def validation_context_for(
@@ -203,7 +261,6 @@ def _appearance_font_bytes(font_path: Path) -> bytes:
     Embedding subsets the font in every document; doing it from the full Liberation Sans
     (with its OpenType layout tables) costs ~25 ms a signature, from this cut-down font ~2 ms.
     """
-    from fontTools import subset, ttLib
     from fontTools.ttLib.scaleUpem import scale_upem
 
     try:
@@ -231,6 +288,70 @@ def _appearance_font_bytes(font_path: Path) -> bytes:
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=64)
+def _font_subset(font_bytes: bytes, glyph_ids: frozenset[int]) -> bytes:
+    """The font program pyHanko would embed for these glyphs, made from a copy of the font.
+
+    Same options as pyHanko's own subsetting of a TrueType font (glyph ids kept, no layout
+    tables), so the result is the same; subsetting and serialising cost ~7 ms a signature,
+    while the appearances of one batch keep using the same few glyphs.
+    """
+    font = ttLib.TTFont(BytesIO(font_bytes))
+    options = subset.Options(layout_closure=False)
+    options.drop_tables += ["GPOS", "GDEF", "GSUB"]
+    options.retain_gids = True
+    subsetter = subset.Subsetter(options=options)
+    subsetter.populate(gids=sorted(glyph_ids))
+    subsetter.subset(font)
+    buffer = BytesIO()
+    font.save(buffer)
+    return buffer.getvalue()
+
+
+class _CachedSubsetFont(CIDFontType2):
+    """A TrueType CID font embedding the program :func:`_font_subset` gives for its glyphs."""
+
+    def __init__(
+        self, font: ttLib.TTFont, base_name: str, prefix: str, program: Callable[[], bytes]
+    ) -> None:
+        super().__init__(font, base_name, prefix)
+        self._program = program
+
+    def set_font_file(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
+        font_stream = generic.StreamObject(stream_data=self._program())
+        font_stream.compress()
+        font_stream_ref = writer.add_object(font_stream)
+        self._font_descriptor[generic.pdf_name("/FontFile2")] = font_stream_ref
+        return font_stream_ref
+
+
+class _SubsetCachingAccumulator(GlyphAccumulator):
+    """pyHanko's glyph accumulator, its font subset taken from :func:`_font_subset`.
+
+    pyHanko subsets the accumulator's own font in place; here the font stays whole and the
+    subset comes from the cache.
+    """
+
+    def __init__(self, writer: BasePdfFileWriter, font_bytes: bytes, obj_stream: Any) -> None:
+        super().__init__(
+            writer=writer,
+            font_handle=BytesIO(font_bytes),
+            font_size=_FONT_SIZE,
+            obj_stream=obj_stream,
+        )
+        # pyHanko names the font "<subset prefix>+<PostScript name>".
+        base_name = self.cidfont_obj.name.split("+", 1)[1]
+        self.cidfont_obj = _CachedSubsetFont(
+            self.tt,
+            base_name,
+            self.subset_prefix,
+            lambda: _font_subset(font_bytes, frozenset(self._glyphs)),
+        )
+
+    def _extract_subset(self, options: subset.Options | None = None) -> None:
+        """Nothing to cut here: the embedded program comes from :func:`_font_subset`."""
+
+
 class _EmbeddedFontFactory(FontEngineFactory):
     """Font engine embedding (a subset of) the appearance font in each signed document."""
 
@@ -240,12 +361,7 @@ class _EmbeddedFontFactory(FontEngineFactory):
     def create_font_engine(
         self, writer: BasePdfFileWriter, obj_stream: Any = None
     ) -> GlyphAccumulator:
-        return GlyphAccumulator(
-            writer=writer,
-            font_handle=BytesIO(self._font_bytes),
-            font_size=_FONT_SIZE,
-            obj_stream=obj_stream,
-        )
+        return _SubsetCachingAccumulator(writer, self._font_bytes, obj_stream)
 
 
 @cache
@@ -397,9 +513,12 @@ async def _reserved_size(
     except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
         raise SigningError(f"autorité d'horodatage injoignable : {tsa_url} ({exc})") from exc
     size = len(container.dump()) * 2
-    # A timestamp token's size varies from one response to the next; a B-B container
-    # only by a few bytes of DER integer encoding.
-    margin = size // 2 if timestamper is not None else 256
+    # In hex digits. The dry run holds a real timestamp token (pyHanko asks the authority
+    # once), whose size varies by a few dozen bytes from one response to the next (serial,
+    # time, nonce, signature encoding): 1 KB of room spares that, the rare larger one is made
+    # again. A B-B container varies by a few bytes of DER integers. B-LT adds nothing to the
+    # container: PAdES puts the revocation data in the document's DSS.
+    margin = 2048 if timestamper is not None else 256
     return size + margin + (size + margin) % 2
 
 
@@ -408,12 +527,13 @@ async def _sign_path(path: Path, job: _Job, output: Path | None) -> SignResult:
     target = output or path
     try:
         data = _read(path)
-        record = _check_issued(path, data, job.issued)
+        record, issued_size = _check_issued(path, data, job.issued)
         reader = open_pdf(data, path)
         fields = read_signature_fields(reader, path)
         _check_fields(path, fields, job.role, job.order)
+        _check_since_issued(path, reader, issued_size, fields)
         _check_earlier_signatures(path, fields, job.order)
-        signed = await _sign_bytes(path, data, job)
+        signed = await _sign_bytes(path, data, reader, job)
         write_bytes(target, signed)
         if output is not None:
             _copy_sidecar(path, output, record)
@@ -429,19 +549,35 @@ def _read(path: Path) -> bytes:
         raise SigningError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
 
 
-def _check_issued(path: Path, data: bytes, explicit: IssuedRecord | None) -> IssuedRecord:
+def _check_issued(
+    path: Path, data: bytes, explicit: IssuedRecord | None
+) -> tuple[IssuedRecord, int]:
+    """The issued record and the length of the issued prefix of ``data``."""
     record = explicit or read_issued_record(path)
     if record is None:
         raise SigningError(
             f"{path} : aucune trace de l'émission ; placer {sidecar_path(path).name} à côté "
             "du fichier ou donner l'empreinte SHA-256 du PDF émis"
         )
-    if record.issued_size(data) is None:
+    issued_size = record.issued_size(data)
+    if issued_size is None:
         raise SigningError(
             f"{path} : le fichier a été modifié depuis son émission "
             f"(il ne prolonge pas la version émise, {record.source})"
         )
-    return record
+    return record, issued_size
+
+
+def _check_since_issued(
+    path: Path, reader: PdfFileReader, issued_size: int, fields: SignatureFields
+) -> None:
+    """Between the issued file and the first signature, only that signature may come."""
+    change = change_since_issued(reader, issued_size, fields)
+    if change:
+        raise SigningError(
+            f"{path} : le fichier a été modifié depuis son émission, "
+            f"avant la première signature : {change}"
+        )
 
 
 def _check_fields(path: Path, fields: SignatureFields, role: str, order: tuple[str, ...]) -> None:
@@ -486,22 +622,97 @@ def _check_earlier_signatures(path: Path, fields: SignatureFields, order: tuple[
             )
 
 
-async def _sign_bytes(path: Path, data: bytes, job: _Job) -> bytes:
-    try:
-        return await _pdf_signature(data, job, job.bytes_reserved)
-    except sig_general.SigningError as exc:
-        if "larger than expected" not in str(exc):
-            raise SigningError(f"{path} : signature refusée ({exc})") from exc
-    # The container outgrew its room (an unusually large timestamp token): let pyHanko size it.
-    try:
-        return await _pdf_signature(data, job, None)
-    except sig_general.SigningError as exc:
-        raise SigningError(f"{path} : signature refusée ({exc})") from exc
+async def _sign_bytes(path: Path, data: bytes, reader: PdfFileReader, job: _Job) -> bytes:
+    """The signed file. The first attempt extends ``reader``, the one the checks used: what they
+    parsed (the earlier signatures above all) is not parsed again. A retry starts afresh, since
+    an attempt changes the objects it updates in the reader's cache.
+    """
+    reserved: int | None = job.bytes_reserved
+    for attempt in range(_ATTEMPTS):
+        writer = _writer(reader if attempt == 0 else open_pdf(data, path))
+        try:
+            signed = await _pdf_signature(writer, job, reserved)
+        except sig_general.SigningError as exc:
+            if reserved is None or "larger than expected" not in str(exc):
+                raise SigningError(f"{path} : signature refusée ({exc})") from exc
+            # The container outgrew its room (an unusually large timestamp token): let
+            # pyHanko size it.
+            reserved = None
+            continue
+        except SigningError as exc:
+            raise SigningError(f"{path} : {exc}") from exc
+        if job.level in _LEVELS_WITH_LATER_REVISIONS and not _dates_agree(open_pdf(signed, path)):
+            continue
+        return signed
+    raise SigningError(
+        f"{path} : dates de modification incohérentes entre Info et XMP après {_ATTEMPTS} essais"
+    )
 
 
-async def _pdf_signature(data: bytes, job: _Job, bytes_reserved: int | None) -> bytes:
+def _writer(reader: PdfFileReader) -> IncrementalPdfFileWriter:
+    """An incremental writer over ``reader``, with one reading of the clock and PDF/A metadata."""
+    _forget_metadata_stream(reader)
+    writer = IncrementalPdfFileWriter.from_reader(reader)
+    # pyHanko reads the clock once for Info /ModDate and once more for XMP ModifyDate; across
+    # a second boundary the two disagree, which PDF/A forbids.
+    writer._meta = _OneReadingClock()
+    _align_producer(writer)
+    return writer
+
+
+def _forget_metadata_stream(reader: PdfFileReader) -> None:
+    """Drop the XMP packet from the reader's cache, to be read again as a metadata stream.
+
+    The difference analysis reads it as a plain stream; a writer handed that one rewrites
+    the XMP from scratch and loses the PDF/A identification. Reading it as a metadata stream
+    before the analysis is no way out: pyHanko's analysis then fails on it.
+    """
+    try:
+        metadata = reader.root.raw_get("/Metadata")
+    except KeyError:
+        return
+    if isinstance(metadata, generic.IndirectObject):
+        reader.resolved_objects.pop((metadata.generation, metadata.idnum), None)
+
+
+class _OneReadingClock(DocumentMetadata):
+    """Document metadata whose "now" is read from the clock once, when the writer sets it.
+
+    pyHanko's writer sets ``last_modified = "now"`` and then turns "now" into a date
+    separately for Info and for XMP; here both get the one date taken at that moment.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "last_modified" and value == "now":
+            value = datetime.now().astimezone().replace(microsecond=0)
+        super().__setattr__(name, value)
+
+
+def _dates_agree(reader: PdfFileReader) -> bool:
+    """Whether the last revision's Info /ModDate and XMP ModifyDate are the same instant.
+
+    pyHanko writes the revisions after the signature (validation data, document timestamp)
+    with writers of its own, which read the clock twice.
+    """
+    try:
+        info = reader.trailer["/Info"]
+        metadata = reader.root["/Metadata"]
+    except KeyError:
+        return True
+    if "/ModDate" not in info or not isinstance(metadata, MetadataStream):
+        return True
+    fields = {key: value for root in metadata.xmp for key, value in root}
+    modified = fields.get(XMP_MODDATE)
+    if modified is None:
+        return True
+    return generic.parse_pdf_date(info["/ModDate"]) == datetime.fromisoformat(str(modified.value))
+
+
+async def _pdf_signature(
+    writer: IncrementalPdfFileWriter, job: _Job, bytes_reserved: int | None
+) -> bytes:
     certify = job.role == job.order[0]
-    long_term = job.level in ("B-LT", "B-LTA")
+    long_term = job.level in _LEVELS_WITH_LATER_REVISIONS
     metadata = PdfSignatureMetadata(
         field_name=SIGNATURE_FIELDS[job.role],
         md_algorithm="sha256",
@@ -515,11 +726,6 @@ async def _pdf_signature(data: bytes, job: _Job, bytes_reserved: int | None) -> 
     pdf_signer = PdfSigner(
         metadata, job.signer, timestamper=job.timestamper, stamp_style=_stamp_style()
     )
-    # A fresh reader, not the one the checks used: after pyHanko's difference analysis, that
-    # one hands the XMP packet back as a plain stream and pyHanko would then rewrite the XMP
-    # from scratch, dropping the PDF/A identification.
-    writer = IncrementalPdfFileWriter(BytesIO(data))
-    _align_producer(writer)
     output = BytesIO()
     try:
         await pdf_signer.async_sign_pdf(

@@ -41,8 +41,8 @@ from docx import Document
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.fields import SigFieldSpec, append_signature_field
-from pyhanko.sign.signers import Signer
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 
 from caqes_docs.pki import DemoPki, create_demo_pki
 from caqes_docs.signing import load_p12, sign_documents
@@ -97,6 +97,11 @@ def _stand_in_pdf() -> bytes:
         converted = (Path(work) / "contrat.pdf").read_bytes()
     pages = len(PdfFileReader(BytesIO(converted)).root["/Pages"]["/Kids"])
     writer = IncrementalPdfFileWriter(BytesIO(converted))
+    # As in the real generator's PDFs: pyHanko only updates an Info /ModDate that exists, and
+    # LibreOffice writes none for a document without a modification date.
+    info_ref = writer.trailer.raw_get("/Info")
+    info_ref.get_object()["/ModDate"] = generic.pdf_date(dt.datetime.now(dt.UTC))
+    writer.mark_update(info_ref)
     for column, name in enumerate(("s1_ETAB", "s2_CPAM", "s3_ARS")):
         left = 40 + 180 * column
         spec = SigFieldSpec(name, on_page=pages - 1, box=(left, 80, left + 160, 140))
@@ -149,7 +154,10 @@ def signed_stand_in(roles: tuple[str, ...]) -> bytes:
 # --- forged changes (each appended as an incremental revision) ----------------------------------
 
 
-def _append(data: bytes, change: Callable[[IncrementalPdfFileWriter], None]) -> bytes:
+Change = Callable[[IncrementalPdfFileWriter], None]
+
+
+def append_change(data: bytes, change: Change) -> bytes:
     writer = IncrementalPdfFileWriter(BytesIO(data))
     change(writer)
     out = BytesIO()
@@ -157,58 +165,79 @@ def _append(data: bytes, change: Callable[[IncrementalPdfFileWriter], None]) -> 
     return out.getvalue()
 
 
-def add_annotation(data: bytes) -> bytes:
+def annotate(writer: IncrementalPdfFileWriter) -> None:
     """A sticky note on page 1."""
+    note = generic.DictionaryObject(
+        {
+            generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
+            generic.pdf_name("/Subtype"): generic.pdf_name("/Text"),
+            generic.pdf_name("/Rect"): generic.ArrayObject(
+                [generic.NumberObject(x) for x in (50, 50, 80, 80)]
+            ),
+            generic.pdf_name("/Contents"): generic.pdf_string("Montant : 1 000 000 €"),
+            generic.pdf_name("/F"): generic.NumberObject(4),  # print
+        }
+    )
+    page_ref, _ = writer.find_page_for_modification(0)
+    writer.register_annotation(page_ref, writer.add_object(note))
 
-    def change(writer: IncrementalPdfFileWriter) -> None:
-        note = generic.DictionaryObject(
-            {
-                generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
-                generic.pdf_name("/Subtype"): generic.pdf_name("/Text"),
-                generic.pdf_name("/Rect"): generic.ArrayObject(
-                    [generic.NumberObject(x) for x in (50, 50, 80, 80)]
-                ),
-                generic.pdf_name("/Contents"): generic.pdf_string("Montant : 1 000 000 €"),
-                generic.pdf_name("/F"): generic.NumberObject(4),  # print
-            }
-        )
-        page_ref, _ = writer.find_page_for_modification(0)
-        writer.register_annotation(page_ref, writer.add_object(note))
 
-    return _append(data, change)
+def overlay(writer: IncrementalPdfFileWriter) -> None:
+    """A content stream drawn over page 1 (a white box hiding text)."""
+    stream = generic.StreamObject(stream_data=b"q 1 g 40 700 300 40 re f Q")
+    writer.add_stream_to_page(0, writer.add_object(stream))
+
+
+def new_page(writer: IncrementalPdfFileWriter) -> None:
+    """An extra blank page at the end."""
+    page = generic.DictionaryObject(
+        {
+            generic.pdf_name("/Type"): generic.pdf_name("/Page"),
+            generic.pdf_name("/MediaBox"): generic.ArrayObject(
+                [generic.NumberObject(x) for x in (0, 0, 595, 842)]
+            ),
+            generic.pdf_name("/Resources"): generic.DictionaryObject(),
+        }
+    )
+    writer.insert_page(page)
+
+
+def add_annotation(data: bytes) -> bytes:
+    return append_change(data, annotate)
 
 
 def add_overlay(data: bytes) -> bytes:
-    """A content stream drawn over page 1 (a white box hiding text, and new text)."""
-
-    def change(writer: IncrementalPdfFileWriter) -> None:
-        stream = generic.StreamObject(stream_data=b"q 1 g 40 700 300 40 re f Q")
-        writer.add_stream_to_page(0, writer.add_object(stream))
-
-    return _append(data, change)
+    return append_change(data, overlay)
 
 
 def add_page(data: bytes) -> bytes:
-    """An extra blank page at the end."""
+    return append_change(data, new_page)
 
-    def change(writer: IncrementalPdfFileWriter) -> None:
-        page = generic.DictionaryObject(
-            {
-                generic.pdf_name("/Type"): generic.pdf_name("/Page"),
-                generic.pdf_name("/MediaBox"): generic.ArrayObject(
-                    [generic.NumberObject(x) for x in (0, 0, 595, 842)]
-                ),
-                generic.pdf_name("/Resources"): generic.DictionaryObject(),
-            }
-        )
-        writer.insert_page(page)
 
-    return _append(data, change)
+CHANGES: dict[str, Change] = {"annotation": annotate, "surimpression": overlay, "page": new_page}
+
+
+def certify_with_change(data: bytes, change: Change, signer: Signer) -> bytes:
+    """``data`` certified by the establishment with pyHanko, ``change`` in the same revision.
+
+    What another signing tool could do: alter the document and sign it in one update.
+    """
+    writer = IncrementalPdfFileWriter(BytesIO(data))
+    change(writer)
+    metadata = PdfSignatureMetadata(
+        field_name="s1_ETAB",
+        subfilter=SigSeedSubFilter.PADES,
+        certify=True,
+        docmdp_permissions=MDPPerm.FILL_FORMS,
+    )
+    out = BytesIO()
+    PdfSigner(metadata, signer).sign_pdf(writer, existing_fields_only=True, output=out)
+    return out.getvalue()
 
 
 def add_signature_field(data: bytes, name: str) -> bytes:
     """A fourth, empty signature field."""
-    return _append(
+    return append_change(
         data,
         lambda writer: append_signature_field(writer, SigFieldSpec(name, box=(10, 10, 90, 40))),
     )

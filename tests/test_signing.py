@@ -7,25 +7,31 @@ import re
 import shutil
 import socket
 import subprocess
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
 from conftest_pki import (
+    CHANGES,
     FINESS,
     PASSWORD,
     add_annotation,
     add_signature_field,
+    append_change,
     build_stand_in_contract,
+    certify_with_change,
     signed_stand_in,
 )
+from fontTools.ttLib import TTFont
+from pyhanko.pdf_utils.generic import parse_pdf_date
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import read_certification_data
 from pypdf import PdfReader
 
+from caqes_docs import signing
 from caqes_docs.errors import InputError, SigningError
 from caqes_docs.pki import create_demo_pki
 from caqes_docs.signing import (
@@ -148,6 +154,42 @@ def test_pdfa_identification_and_embedded_fonts_kept(three_signed: Path) -> None
     assert embedded and set(embedded) == {"yes"}, fonts
 
 
+def test_each_appearance_embeds_the_glyphs_it_shows(three_signed: Path) -> None:
+    # The font subsets are cached by set of glyphs: a subset made for another text would
+    # draw some characters blank.
+    reader = PdfFileReader(BytesIO(three_signed.read_bytes()))
+    glyph_sets = []
+    for field in reader.root["/AcroForm"]["/Fields"]:
+        font = field.get_object()["/AP"]["/N"]["/Resources"]["/Font"]["/F1"]
+        used = to_unicode_map(font["/ToUnicode"].data)
+        program = font["/DescendantFonts"][0]["/FontDescriptor"]["/FontFile2"].data
+        embedded = TTFont(BytesIO(program))
+        glyphs = embedded["glyf"]
+        for cid, text in used.items():
+            name = embedded.getGlyphName(cid)
+            assert name in glyphs, (field["/T"], text)
+            assert text.isspace() or glyphs[name].numberOfContours != 0, (field["/T"], text)
+        glyph_sets.append(set(used.values()))
+    assert len(glyph_sets) == 3
+    assert {"P", "G"} <= glyph_sets[1] - glyph_sets[0]  # "CPAM de la Gironde"
+
+
+def to_unicode_map(cmap: bytes) -> dict[int, str]:
+    """Character ids and their text in a ToUnicode CMap as pyHanko writes it."""
+    mapping: dict[int, str] = {}
+    text = cmap.decode("ascii")
+    for block in re.findall(r"beginbfchar(.*?)endbfchar", text, re.S):
+        for source, target in re.findall(r"<([0-9a-f]+)>\s*<([0-9a-f]+)>", block):
+            mapping[int(source, 16)] = bytes.fromhex(target).decode("utf-16-be")
+    for block in re.findall(r"beginbfrange(.*?)endbfrange", text, re.S):
+        for start, _end, targets in re.findall(
+            r"<([0-9a-f]+)>\s*<([0-9a-f]+)>\s*\[([^\]]*)\]", block
+        ):
+            for offset, target in enumerate(re.findall(r"<([0-9a-f]+)>", targets)):
+                mapping[int(start, 16) + offset] = bytes.fromhex(target).decode("utf-16-be")
+    return mapping
+
+
 def test_pdfsig_finds_three_valid_signatures(three_signed: Path) -> None:
     output = subprocess.run(["pdfsig", str(three_signed)], capture_output=True, text=True).stdout
     assert output.count("Signature Validation: Signature is Valid.") == 3
@@ -208,6 +250,27 @@ def test_content_added_after_a_signature_is_refused(tmp_path: Path, demo_signers
     pdf = build_stand_in_contract(tmp_path, content=add_annotation(signed_stand_in(("ETAB",))))
     error = refused(pdf, "CPAM", demo_signers["CPAM"], "n'est plus valide")
     assert "modification après signature" in error
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_content_added_before_the_first_signature_is_refused(
+    contract: Path, demo_signers, change
+) -> None:
+    # The file still extends the issued bytes: only the analysis of what follows them sees it.
+    contract.write_bytes(append_change(contract.read_bytes(), change))
+    error = refused(contract, "ETAB", demo_signers["ETAB"], "modifié depuis son émission")
+    assert "avant la première signature" in error
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_content_changed_within_the_first_signature_is_refused(
+    contract: Path, demo_signers, change
+) -> None:
+    # Another tool may alter the document and sign it in one revision: that signature is
+    # intact, and its own analysis only sees what comes after it.
+    certified = certify_with_change(contract.read_bytes(), change, demo_signers["ETAB"])
+    contract.write_bytes(certified)
+    refused(contract, "CPAM", demo_signers["CPAM"], "modifié depuis son émission")
 
 
 def test_a_file_changed_since_issued_is_refused(contract: Path, demo_signers) -> None:
@@ -362,6 +425,96 @@ def test_level_b_lta_then_the_next_party_signs(contract: Path, loopback_pki) -> 
     assert re.search(
         r"validation à long terme|remplissage", report.signatures[1].modification_level
     )
+
+
+# --- Info and XMP modification dates (PDF/A wants them equal) -------------------------------
+
+
+def modification_dates(path: Path) -> tuple[datetime, datetime]:
+    reader = PdfFileReader(BytesIO(path.read_bytes()))
+    info = parse_pdf_date(reader.trailer["/Info"]["/ModDate"])
+    xmp = xmp_properties(reader.root["/Metadata"].data)
+    return info, datetime.fromisoformat(xmp["{http://ns.adobe.com/xap/1.0/}ModifyDate"])
+
+
+def late_info_clock(monkeypatch: pytest.MonkeyPatch, times: int | None = None) -> list[str]:
+    """Make pyHanko's reading of the clock for Info /ModDate fall a second after the XMP one.
+
+    That is the race pyHanko runs whenever the two readings straddle a second boundary;
+    ``times`` limits how many readings are late. Returns the late readings.
+    """
+    from pyhanko.pdf_utils.metadata import info
+
+    original = info._write_meta_date
+    late: list[str] = []
+
+    def write_meta_date(dictionary, key, meta_date, existing_only):
+        if meta_date == "now" and (times is None or len(late) < times):
+            late.append(key)
+            meta_date = datetime.now().astimezone() + timedelta(seconds=1)
+        return original(dictionary, key, meta_date, existing_only)
+
+    monkeypatch.setattr(info, "_write_meta_date", write_meta_date)
+    return late
+
+
+def test_info_and_xmp_dates_agree_across_a_second_boundary(
+    contract: Path, demo_signers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late_info_clock(monkeypatch)
+    for role in ROLES:
+        assert sign_one(contract, role, demo_signers[role]).ok
+        info, xmp = modification_dates(contract)
+        assert info == xmp
+
+
+def test_b_lt_signs_again_when_pyhanko_dates_disagree(
+    contract: Path, loopback_pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At B-LT pyHanko writes the validation data in a revision of its own, with its own writer.
+    late = late_info_clock(monkeypatch, times=1)
+    options = {
+        "level": "B-LT",
+        "tsa_url": loopback_pki.tsa_url,
+        "validation_context": validation_context_for([loopback_pki.root_certificate]),
+    }
+    result = sign_one(contract, "ETAB", loopback_pki.signers["ETAB"], **options)
+    assert result.ok, result.error
+    assert late == ["/ModDate"]
+    info, xmp = modification_dates(contract)
+    assert info == xmp
+
+
+def test_dates_that_never_agree_are_refused(
+    contract: Path, loopback_pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    late_info_clock(monkeypatch)
+    refused(
+        contract,
+        "ETAB",
+        loopback_pki.signers["ETAB"],
+        "dates de modification incohérentes",
+        level="B-LT",
+        tsa_url=loopback_pki.tsa_url,
+        validation_context=validation_context_for([loopback_pki.root_certificate]),
+    )
+
+
+def test_a_signature_larger_than_its_room_is_made_again(
+    contract: Path, demo_signers, demo_pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The retry must not reuse the reader of the first attempt, which changed its objects.
+    async def too_small(*args: object) -> int:
+        return 1000
+
+    monkeypatch.setattr(signing, "_reserved_size", too_small)
+    for role in ROLES:
+        result = sign_one(contract, role, demo_signers[role])
+        assert result.ok, result.error
+    report = verify_document(contract, trust_roots=[demo_pki.root_certificate])
+    assert report.ok and report.complete, report.problems
+    xmp = xmp_properties(PdfReader(contract).trailer["/Root"]["/Metadata"].get_object().get_data())
+    assert xmp["{http://www.aiim.org/pdfa/ns/id/}part"] == "2"
 
 
 def test_demo_pki_subjects_carry_the_parties(demo_pki) -> None:

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from conftest_pki import (
+    CHANGES,
     FINESS,
     REFERENCE,
     add_annotation,
     add_overlay,
     add_page,
     add_signature_field,
+    append_change,
     build_stand_in_contract,
+    certify_with_change,
     signed_stand_in,
 )
+from pyhanko.pdf_utils import generic
 
+from caqes_docs import verify
 from caqes_docs.errors import VerificationError
 from caqes_docs.signing import sign_documents
-from caqes_docs.verify import IssuedRecord, sidecar_path, verify_document
+from caqes_docs.verify import IssuedRecord, read_hex_string, sidecar_path, verify_document
 
 pytest_plugins = ["conftest_pki"]
 
@@ -146,6 +152,34 @@ def test_content_added_after_signatures_is_caught(tmp_path: Path, forge) -> None
     only_problem_mentions(report, "modification après signature")
 
 
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_content_added_before_the_first_signature_is_caught(
+    tmp_path: Path, demo_signers, change
+) -> None:
+    issued = build_stand_in_contract(tmp_path, "emis").read_bytes()
+    appended = append_change(issued, change)
+    within = certify_with_change(issued, change, demo_signers["ETAB"])
+    for name, content in (("avant", appended), ("pendant", within)):
+        report = verify_document(build_stand_in_contract(tmp_path, name, content=content))
+        assert report.issued == "modifié"
+        assert report.issued_change == "autres modifications du document"
+        only_problem_mentions(report, "modifié depuis son émission, avant la première signature")
+    # The establishment's signature holds: its own analysis starts after it.
+    etab = verify_document(tmp_path / "pendant.pdf").signatures[0]
+    assert etab.intact and etab.modifications_ok
+
+
+def test_a_certification_by_another_tool_is_accepted(tmp_path: Path, demo_signers) -> None:
+    issued = build_stand_in_contract(tmp_path, "emis").read_bytes()
+    certified = certify_with_change(issued, lambda writer: None, demo_signers["ETAB"])
+    pdf = build_stand_in_contract(tmp_path, content=certified)
+    report = verify_document(pdf)
+    assert report.ok and report.issued == "conforme", report.problems
+    assert report.issued_change is None
+    (result,) = sign_documents([pdf], "CPAM", demo_signers["CPAM"])
+    assert result.ok, result.error
+
+
 def test_changed_bytes_in_a_signed_range_are_caught(tmp_path: Path) -> None:
     data = bytearray(signed_stand_in(("ETAB", "CPAM")))
     issued_size = json.loads(sidecar_path(contract_with(tmp_path, ())).read_text())["taille"]
@@ -181,3 +215,33 @@ def test_an_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:
         verify_document(pdf)
     with pytest.raises(VerificationError, match="lecture impossible"):
         verify_document(tmp_path / "absent.pdf")
+
+
+# --- hex strings --------------------------------------------------------------------------------
+
+HEX_STRINGS = {
+    "vide": b"<>",
+    "simple": b"<4142>",
+    "espaces": b"<41 42\n\t43\r\x00\x0c44>",
+    "impair": b"<414>",
+    "utf16": b"<FEFF00e9>",
+    "contenu de signature": b"<3082" + b"a5" * 4000 + b"0" * 512 + b">",
+    "long": b"<" + b"7f" * 20000 + b">",
+    "commentaire": b"<41 % note\n42>",
+    "octet invalide": b"<41zz>",
+    "tronque": b"<4142",
+}
+
+
+@pytest.mark.parametrize("data", HEX_STRINGS.values(), ids=HEX_STRINGS.keys())
+def test_hex_strings_are_read_as_pyhanko_reads_them(data: bytes) -> None:
+    def outcome(reader) -> tuple:
+        stream = BytesIO(data + b" /Suite")
+        try:
+            value = reader(stream)
+        except Exception as exc:  # the same failure is expected of both
+            return type(exc), str(exc)
+        return type(value), value, stream.tell()
+
+    assert outcome(read_hex_string) == outcome(verify._read_hex_string_per_byte)
+    assert generic.read_hex_string_from_stream is read_hex_string
