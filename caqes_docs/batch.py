@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from caqes_docs.files import sha256_file, write_json
 from caqes_docs.generate import signable_job
 from caqes_docs.manifest import ENTRY, MANIFEST, read_entry
 from caqes_docs.registry import Registry
-from caqes_docs.render import RenderedContract, TemplateSet, render_contract
+from caqes_docs.render import RenderedContract, TemplateSet, render_contracts
 from caqes_docs.resources import data_file
 from caqes_docs.signable import JobResult, issued_record, iter_signable
 from caqes_docs.targeting import (
@@ -118,27 +117,29 @@ def _clean_leftovers(out_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _render(args: tuple[TargetedContract, Path]) -> RenderedContract:
-    targeted, folder = args
-    return render_contract(targeted.contract, folder)
+def _input_place(targeted: TargetedContract) -> dict[str, Any]:
+    """Where the establishment is in this run's input: its lines move when rows are added."""
+    return {
+        "sites": list(targeted.sites),
+        "lignes": list(targeted.lines),
+        "lignes_plan_actions": list(targeted.plan_lines),
+    }
 
 
-def _entry(targeted: TargetedContract, folder: Path, inputs: str) -> dict[str, Any]:
+def _entry(targeted: TargetedContract, staging: Path, inputs: str) -> dict[str, Any]:
     contract = targeted.contract
     files = {
-        path.name: sha256_file(path) for path in sorted(folder.iterdir()) if path.name != ENTRY
+        path.name: sha256_file(path) for path in sorted(staging.iterdir()) if path.name != ENTRY
     }
     pdf = next(name for name in files if name.endswith(".pdf"))
-    record = issued_record(folder / pdf)
+    record = issued_record(staging / pdf)
     return {
         "finess_ej": contract.establishment.finess_ej,
         "reference": contract.reference,
         "raison_sociale": contract.establishment.legal_name,
-        "sites": list(targeted.sites),
-        "lignes": list(targeted.lines),
-        "lignes_plan_actions": list(targeted.plan_lines),
+        **_input_place(targeted),
         "volets": [n for n, volet in ((1, contract.volet1), (2, contract.volet2)) if volet],
-        "dossier": folder.name,
+        "dossier": targeted.finess_ej,
         "fichiers": files,
         "emission": {k: record[k] for k in ("fichier", "sha256", "taille", "emis_le")},
         "empreinte_entrees": inputs,
@@ -219,27 +220,60 @@ def run_batch(
     progress("total", str(len(result.accepted)))
     for finess in report.up_to_date:
         progress("à jour", finess)
-    if todo:
-        _render_all(todo, workers)
-        _issue_all(todo, campaign, workers, registry, report, progress)
+    with Registry.open(registry) as opened:
+        _register_current(result.accepted, opened, campaign, report)
+        if todo:
+            _render_all(todo, workers)
+            _issue_all(todo, campaign, workers, opened, report, progress)
     _write_manifest(report, result.accepted, targeting, campaign)
     return report
 
 
+def _register_current(
+    accepted: list[TargetedContract], registry: Registry, campaign: Campaign, report: BatchReport
+) -> None:
+    """Register the up-to-date folders the registry does not know.
+
+    A run killed between moving a folder into place and registering it leaves such a
+    folder; so does a run with another registry.
+    """
+    current = [targeted for targeted in accepted if targeted.finess_ej in report.up_to_date]
+    if not current:
+        return
+    known = {document.issued_sha256 for document in registry.documents(include_superseded=True)}
+    for targeted in current:
+        folder = report.out_dir / targeted.finess_ej
+        issued = (read_entry(folder) or {}).get("emission", {})
+        if issued.get("sha256") in known:
+            continue
+        pdf = folder / str(issued.get("fichier"))
+        try:
+            registry.register_issued(
+                targeted.contract, "contrat", pdf, issued_record(pdf), campaign
+            )
+        except CaqesError as exc:
+            report.up_to_date.remove(targeted.finess_ej)
+            report.failed.append((targeted.finess_ej, str(exc)))
+
+
 def _render_all(todo: list[_Work], workers: int | None) -> None:
+    """Render every establishment into its staging folder, on every core.
+
+    A template that cannot be rendered fails for every establishment alike: the run stops
+    with that error (the staging folders are removed by the next run).
+    """
     for work in todo:
         shutil.rmtree(work.staging, ignore_errors=True)
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        args = [(work.targeted, work.staging) for work in todo]
-        for work, rendered in zip(todo, pool.map(_render, args, chunksize=8), strict=True):
-            work.rendered = rendered
+    items = [(work.targeted.contract, work.staging) for work in todo]
+    for work, rendered in zip(todo, render_contracts(items, workers=workers), strict=True):
+        work.rendered = rendered
 
 
 def _issue_all(
     todo: list[_Work],
     campaign: Campaign,
     workers: int | None,
-    registry_path: Path | None,
+    registry: Registry,
     report: BatchReport,
     progress: Progress,
 ) -> None:
@@ -250,17 +284,16 @@ def _issue_all(
         job = signable_job(work.targeted.contract, work.rendered, campaign)
         by_output[Path(job.output)] = work
         jobs.append(job)
-    with Registry.open(registry_path) as registry:
-        for result in iter_signable(jobs, workers=workers):
-            work = by_output[Path(result.job.output)]
-            problem = result.error or _complete(work, result, registry, campaign)
-            if problem:
-                shutil.rmtree(work.staging, ignore_errors=True)
-                report.failed.append((work.targeted.finess_ej, problem))
-                progress("échec", work.targeted.finess_ej)
-            else:
-                report.generated.append(work.targeted.finess_ej)
-                progress("généré", work.targeted.finess_ej)
+    for result in iter_signable(jobs, workers=workers):
+        work = by_output[Path(result.job.output)]
+        problem = result.error or _complete(work, result, registry, campaign)
+        if problem:
+            shutil.rmtree(work.staging, ignore_errors=True)
+            report.failed.append((work.targeted.finess_ej, problem))
+            progress("échec", work.targeted.finess_ej)
+        else:
+            report.generated.append(work.targeted.finess_ej)
+            progress("généré", work.targeted.finess_ej)
 
 
 def _complete(work: _Work, result: JobResult, registry: Registry, campaign: Campaign) -> str | None:
@@ -293,7 +326,7 @@ def _write_manifest(
     for targeted in accepted:
         entry = read_entry(report.out_dir / targeted.finess_ej)
         if entry is not None and targeted.finess_ej not in dict(report.failed):
-            entries.append(entry)
+            entries.append({**entry, **_input_place(targeted)})
     write_json(
         report.manifest,
         {

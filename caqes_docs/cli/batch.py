@@ -101,7 +101,7 @@ def batch_command(
             click.echo(f"Refusé : {refused.finess_ej} : {problem}", err=True)
     for finess, error in report.failed:
         click.echo(f"Échec : {finess} : {error}", err=True)
-    if report.up_to_date and not report.generated:
+    if report.up_to_date and not (report.generated or report.failed):
         click.echo("Rien à régénérer : tous les dossiers sont à jour.")
     console.print(summary_table(report))
     click.echo(f"Manifeste : {report.manifest}\nRejets : {report.rejects}")
