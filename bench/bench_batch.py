@@ -49,7 +49,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import make_targeting  # noqa: E402
 from bench_signable import run_bare_batch  # noqa: E402
 
-from caqes_docs.batch import DOCUMENTS_PER_SOFFICE, run_batch  # noqa: E402
+from caqes_docs.batch import run_batch  # noqa: E402
+from caqes_docs.convert import DOCUMENTS_PER_INVOCATION  # noqa: E402
 from caqes_docs.manifest import MANIFEST  # noqa: E402
 
 CLI = "from caqes_docs.cli import main; main(prog_name='caqes')"
@@ -346,7 +347,7 @@ def report_national(
     print(
         f"{issued}/{count} établissements émis, {docx} DOCX, "
         f"{docx / workers:.0f} documents par processus soffice (invocations de "
-        f"{DOCUMENTS_PER_SOFFICE} au plus), {wall:.0f} s "
+        f"{DOCUMENTS_PER_INVOCATION} au plus), {wall:.0f} s "
         f"({wall / max(1, issued) * 1000:.0f} ms/établissement)"
     )
     print(f"pic RSS du processus Python         : {_mib(peaks.python)}")
@@ -368,7 +369,7 @@ def growth(samples: list[Sample], count: int, docx: int, workers: int) -> None:
     per_establishment = docx / count
     print(
         "mémoire de soffice.bin selon l'avancement (documents par processus ; soffice "
-        f"redémarre tous les {DOCUMENTS_PER_SOFFICE} documents au plus) :"
+        f"redémarre tous les {DOCUMENTS_PER_INVOCATION} documents au plus) :"
     )
     shown = set()
     for sample in converting:

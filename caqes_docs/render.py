@@ -112,10 +112,17 @@ def _volet1(contract: Contract) -> dict[str, Any] | None:
 
 
 def _annex_lines(contract: Contract, volet: int) -> list[dict[str, str]]:
-    labels = {ind.code: ind.label for ind in catalogue().by_code.values()}
+    # Catalogue order, then the campaign's themes: the annex follows the contract's tables.
+    labels = {ind.code: ind.label for ind in (*catalogue().national, *catalogue().regional)}
     if contract.volet2:
         labels.update({theme.code: theme.label for theme in contract.volet2.themes})
-    return [_annex_line(row, labels) for row in contract.action_plan if row.volet == volet]
+    order = {code: index for index, code in enumerate(labels)}
+    sites = {site.finess: index for index, site in enumerate(contract.establishment.sites)}
+    rows = sorted(
+        (row for row in contract.action_plan if row.volet == volet),
+        key=lambda row: (order.get(row.indicator, len(order)), sites.get(row.site or "", -1)),
+    )
+    return [_annex_line(row, labels) for row in rows]
 
 
 def _annex_line(row: ActionRow, labels: dict[str, str]) -> dict[str, str]:

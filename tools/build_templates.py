@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +47,8 @@ from docx.styles.style import ParagraphStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 from lxml import etree
+
+from caqes_docs.files import write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -1455,12 +1455,55 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
 }
 
 
+_STYLE_REFERENCES = ("w:pStyle", "w:rStyle", "w:tblStyle")
+_STYLE_CHAIN = ("w:basedOn", "w:next", "w:link")
+
+
+def _slim(doc: DocxDocument) -> None:
+    """Keep only the styles the model uses, and drop Word 2010's copy of them.
+
+    python-docx's blank document carries 790 KB of style definitions (every built-in table
+    style, twice): every contract of a campaign would be written, compressed and read by
+    LibreOffice with them, for nothing.
+    """
+    for key, rel in list(doc.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            doc.part.rels.pop(key)
+    styles = doc.styles.element
+    parts = [doc.element, *(rel.target_part.element for rel in doc.part.rels.values()
+                            if hasattr(rel.target_part, "element"))]  # fmt: skip
+    used = {
+        ref.get(qn("w:val"))
+        for part in parts
+        for tag in _STYLE_REFERENCES
+        for ref in part.iter(qn(tag))
+    }
+    by_id = {style.get(qn("w:styleId")): style for style in styles.iter(qn("w:style"))}
+    used |= {sid for sid, style in by_id.items() if style.get(qn("w:default")) == "1"}
+    pending = list(used)
+    while pending:
+        style = by_id.get(pending.pop())
+        for tag in _STYLE_CHAIN:
+            link = style.find(qn(tag)) if style is not None else None
+            if link is not None and link.get(qn("w:val")) not in used:
+                used.add(link.get(qn("w:val")))
+                pending.append(link.get(qn("w:val")))
+    for sid, style in by_id.items():
+        if sid not in used:
+            styles.remove(style)
+    latent = styles.find(qn("w:latentStyles"))
+    if latent is not None:
+        styles.remove(latent)
+
+
 def build_all() -> dict[str, bytes]:
     """Relative path → .docx bytes of every model."""
     built: dict[str, bytes] = {}
     for relative, builder in BUILDERS.items():
+        doc = builder()
+        _slim(doc)
         buffer = io.BytesIO()
-        builder().save(buffer)
+        doc.save(buffer)
         built[relative] = buffer.getvalue()
     return built
 
@@ -1497,25 +1540,9 @@ def write_all(root: Path = ROOT) -> list[Path]:
     written: list[Path] = []
     for relative, data in build_all().items():
         path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, data)
+        write_bytes(path, data)
         written.append(path)
     return written
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600 files; the models are ordinary shared files.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
