@@ -135,7 +135,9 @@ def assemble(
 
 def _open(part: Part) -> PdfReader:
     try:
-        reader = PdfReader(BytesIO(part.pdf))
+        # Strict: LibreOffice writes exact cross-reference tables, and pypdf's lenient mode
+        # re-reads every object header to repair them (half the merge time).
+        reader = PdfReader(BytesIO(part.pdf), strict=True)
         if reader.is_encrypted:
             raise ConversionError(f"{part.name} : PDF chiffré, impossible à assembler")
         return reader
