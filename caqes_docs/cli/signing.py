@@ -47,7 +47,9 @@ def describe_verification(report: VerificationReport) -> str:
 def _secret(path: Path | None, prompt: str) -> str | None:
     """A password or PIN: from a file (first line), else asked on a terminal, else none."""
     if path is not None:
-        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+        # Read, not stat: a pipe (``--password-file <(pass show …)``) has no size.
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return lines[0] if lines else ""
     if sys.stdin.isatty():
         return click.prompt(prompt, hide_input=True, default="", show_default=False)
     return None
