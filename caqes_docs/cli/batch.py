@@ -91,7 +91,12 @@ def batch_command(
     """
     console = Console(stderr=False)
     try:
-        report = _run(ciblage, campagne, extraits, plan_actions, sortie, travaux, registre, console)
+        with progress_bar(console) as on_progress:
+            report = run_batch(
+                ciblage, sortie, campaign_file=campagne, finess_extract=extraits,
+                action_plan=plan_actions, workers=travaux, registry=registre,
+                on_progress=on_progress,  # type: ignore[arg-type]
+            )  # fmt: skip
     except InputError as exc:
         for line in str(exc).splitlines():
             click.echo(f"Erreur : {line}", err=True)
@@ -107,24 +112,6 @@ def batch_command(
     click.echo(f"Manifeste : {report.manifest}\nRejets : {report.rejects}")
     if report.refused or report.failed:
         sys.exit(1)
-
-
-def _run(
-    ciblage: Path,
-    campagne: Path | None,
-    extraits: tuple[Path, ...],
-    plan_actions: Path | None,
-    sortie: Path,
-    travaux: int | None,
-    registre: Path | None,
-    console: Console,
-) -> BatchReport:
-    with progress_bar(console) as on_progress:
-        return run_batch(
-            ciblage, sortie, campaign_file=campagne, finess_extract=extraits,
-            action_plan=plan_actions, workers=travaux, registry=registre,
-            on_progress=on_progress,  # type: ignore[arg-type]
-        )  # fmt: skip
 
 
 COMMANDS = (batch_command,)
