@@ -38,6 +38,7 @@ from caqes_docs.fields import (
     plan_fields,
 )
 from caqes_docs.files import write_bytes, write_json
+from caqes_docs.verify import sidecar_path
 
 __all__ = [
     "RECORD_KEYS",
@@ -84,10 +85,8 @@ class JobResult:
         return self.error is None
 
 
-def record_path(pdf: Path) -> Path:
-    """``X.emission.json`` for ``X.pdf``."""
-    pdf = Path(pdf)
-    return pdf.with_name(f"{pdf.stem}.emission.json")
+# The record's name beside its PDF is decided once, by the verifier that reads it back.
+record_path = sidecar_path
 
 
 def issued_record(pdf: Path) -> dict[str, Any]:
