@@ -1,40 +1,55 @@
-"""Merge a contract PDF and its annex PDFs into one PDF/A-2b with one bookmark per part.
+"""The signable PDF: the contract's PDF, then ONE incremental revision holding the rest.
 
-The inputs are LibreOffice PDF/A-2b exports. What PDF/A-2b asks of the merged file, and how it
-is met here:
+LibreOffice writes each part (the contract, each annex) as its own PDF/A-2b. The contract's
+file is kept byte for byte as the first revision; one incremental revision (pyHanko's
+writer, which parses only what it touches) then appends the annexes' pages, the bookmarks
+« Contrat » / « Annexe 1 — … », the document's metadata and the three empty signature fields.
+Re-writing the whole document instead (pypdf) parsed and re-serialised every object of every
+part, the largest cost of a campaign after LibreOffice itself.
 
-- an output intent: the first part's ``/OutputIntents`` (sRGB ICC profile) is copied;
-- embedded fonts: each page keeps its own embedded subsets; since LibreOffice names its subsets
-  ``AAAAAA+…``, ``BAAAAA+…`` in every file, the later parts' subsets are renamed so that two
-  different subsets never share a name in the merged file (ISO 32000-1, 9.6.4);
-- XMP metadata (uncompressed, ``/Type /Metadata /Subtype /XML``) declaring ``pdfaid:part`` 2
-  and ``pdfaid:conformance`` B, with the same values as the Info dictionary (Title, Subject,
-  Keywords, Author, Creator, Producer, CreationDate, ModDate);
-- a trailer ``/ID``, a classic cross-reference table, no encryption, no JavaScript.
+What PDF/A-2b asks of the result, and how it is met:
 
-The Producer is pyHanko's own name on purpose: every pyHanko incremental update (signature
-fields here, signatures later) rewrites ``pdf:Producer`` in the XMP to exactly that name, and
-appends it to the Info Producer unless already there; any other Producer would leave the two
-unequal after the first update, which PDF/A forbids.
+- an output intent: the contract's catalog keeps its ``/OutputIntents`` (sRGB ICC profile);
+- embedded fonts: each page keeps its own embedded subsets; since LibreOffice names its
+  subsets ``AAAAAA+…``, ``BAAAAA+…`` in every file, the annexes' subsets are renamed so that
+  two different subsets never share a name in the document (ISO 32000-1, 9.6.4);
+- XMP metadata declaring ``pdfaid:part`` 2 and ``pdfaid:conformance`` B, with the same
+  values as the Info dictionary (Title, Subject, Keywords, Author, Creator, Producer,
+  CreationDate, ModDate);
+- a trailer ``/ID``, classic cross-reference tables, no encryption, no JavaScript.
+
+The parts' structure trees (LibreOffice tags its PDF/A exports) are not merged: the catalog
+no longer declares the document tagged, as the annexes' pages are not in the contract's tree.
+
+The Producer is pyHanko's own name on purpose: every pyHanko incremental update (this one,
+the signatures later) rewrites ``pdf:Producer`` in the XMP to exactly that name, and appends
+it to the Info Producer unless already there; any other Producer would leave the two unequal,
+which PDF/A forbids. pyHanko also stamps both modification dates, reading the clock once for
+each: a revision whose two dates straddle a second boundary is written again.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import parse_pdf_date, pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import VENDOR as PYHANKO_PRODUCER
-from pypdf import PdfReader, PdfWriter
-from pypdf.errors import PyPdfError
-from pypdf.generic import DictionaryObject, NameObject, PdfObject
+from pyhanko.pdf_utils.metadata.model import XMP_MODDATE
+from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from caqes_docs.errors import ConversionError
+from caqes_docs.fields import FieldPlacement, add_signature_fields
 
 __all__ = [
     "CREATOR_TOOL",
@@ -49,6 +64,7 @@ __all__ = [
 
 CREATOR_TOOL = "caqes-docs (LibreOffice Writer)"
 _SUBSET_TAG = re.compile(r"^[A-Z]{6}\+")
+_SUBSET_NAME = re.compile(rb"/([A-Z]{6})\+")
 
 
 @dataclass(frozen=True)
@@ -102,105 +118,242 @@ def xmp_date(moment: datetime) -> str:
 
 
 def assemble(
-    parts: Sequence[Part], metadata: DocumentMetadata, *, now: datetime | None = None
+    parts: Sequence[Part],
+    metadata: DocumentMetadata,
+    placements: Sequence[FieldPlacement] = (),
+    *,
+    now: datetime | None = None,
 ) -> bytes:
-    """Concatenate ``parts`` in order into one PDF/A-2b and return its bytes.
+    """The signable PDF: ``parts[0]`` unchanged, then one revision with the rest (see above).
 
-    ``now`` (timezone-aware) stamps both the creation and modification dates.
+    ``placements`` are the empty signature fields to create, on the contract's pages. ``now``
+    (timezone-aware) stamps the creation date.
     """
     if not parts:
         raise ConversionError("aucun document à assembler")
     moment = (now or datetime.now().astimezone()).replace(microsecond=0)
     if moment.tzinfo is None:
         moment = moment.astimezone()
-    writer = PdfWriter()
-    for index, part in enumerate(parts):
-        reader = _open(part)
-        start = len(writer.pages)
+    for _ in range(3):
+        # fresh readers each time: the writer updates the objects its reader cached
+        readers = [_open(part) for part in parts]
+        writer = IncrementalPdfFileWriter.from_reader(readers[0])
         try:
-            writer.append(reader, import_outline=False)
-        except (PyPdfError, ValueError, KeyError) as exc:
-            raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
-        writer.add_outline_item(title=part.title, page_number=start)
-        if index == 0:
-            _copy_pdfa_catalog_entries(reader, writer, part.name)
-    _make_subset_names_unique(writer)
-    _set_metadata(writer, metadata, moment)
-    writer.page_mode = "/UseOutlines"
-    writer.generate_file_identifiers()
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
+            _build_revision(writer, parts, readers, metadata, placements, moment)
+            out = BytesIO()
+            writer.write(out)
+        except (PdfError, ValueError, KeyError, TypeError) as exc:
+            raise ConversionError(f"assemblage impossible ({exc})") from exc
+        if _dates_agree(writer):
+            return out.getvalue()
+    raise ConversionError("dates de modification incohérentes entre Info et XMP")
 
 
-def _open(part: Part) -> PdfReader:
+def _open(part: Part) -> PdfFileReader:
     try:
-        # Strict: LibreOffice writes exact cross-reference tables, and pypdf's lenient mode
-        # re-reads every object header to repair them (half the merge time).
-        reader = PdfReader(BytesIO(part.pdf), strict=True)
-        if reader.is_encrypted:
+        reader = PdfFileReader(BytesIO(part.pdf), strict=True)
+        if reader.encrypted:
             raise ConversionError(f"{part.name} : PDF chiffré, impossible à assembler")
+        if "/OutputIntents" not in reader.root:
+            raise ConversionError(
+                f"{part.name} : pas de profil de sortie (OutputIntents), ce n'est pas un PDF/A"
+            )
         return reader
-    except (PyPdfError, ValueError) as exc:
+    except (PdfError, ValueError, KeyError) as exc:
         raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
 
 
-def _copy_pdfa_catalog_entries(reader: PdfReader, writer: PdfWriter, name: str) -> None:
-    catalog = reader.trailer["/Root"]
-    if "/OutputIntents" not in catalog:
-        raise ConversionError(
-            f"{name} : pas de profil de sortie (OutputIntents), ce n'est pas un PDF/A"
-        )
-    root = writer.root_object
-    root[NameObject("/OutputIntents")] = catalog.raw_get("/OutputIntents").clone(writer)
-    if "/Lang" in catalog:
-        root[NameObject("/Lang")] = catalog["/Lang"].clone(writer)
+def _build_revision(
+    writer: IncrementalPdfFileWriter,
+    parts: Sequence[Part],
+    readers: Sequence[PdfFileReader],
+    metadata: DocumentMetadata,
+    placements: Sequence[FieldPlacement],
+    moment: datetime,
+) -> None:
+    first_pages = [writer.find_page_for_modification(0)[0]]
+    fonts: list[generic.DictionaryObject] = []
+    for part, reader in zip(parts[1:], readers[1:], strict=True):
+        try:
+            pages = _import_pages(writer, reader)
+        except (PdfError, ValueError, KeyError, TypeError) as exc:
+            raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
+        first_pages.append(pages[0])
+        fonts.extend(_page_fonts(page.get_object() for page in pages))
+    _make_subset_names_unique(fonts, taken=_subset_tags(readers[0], parts[0].pdf))
+    root = writer.root
+    for key in ("/StructTreeRoot", "/MarkInfo"):
+        root.pop(key, None)
+    root["/Outlines"] = _outline(writer, [part.title for part in parts], first_pages)
+    root["/PageMode"] = pdf_name("/UseOutlines")
+    _set_metadata(writer, metadata, moment)
+    writer.update_root()
+    add_signature_fields(writer, placements)
 
 
-def _fonts_in(resources: PdfObject | None, seen: set[int]) -> Iterator[DictionaryObject]:
-    """Font dictionaries of a resource dictionary and of the form XObjects it uses, once each."""
-    if resources is None:
-        return
-    resources = resources.get_object()
-    for font in resources.get("/Font", DictionaryObject()).get_object().values():
-        font_dict = font.get_object()
-        if id(font_dict) not in seen:
-            seen.add(id(font_dict))
-            yield font_dict
-    for xobject in resources.get("/XObject", DictionaryObject()).get_object().values():
-        form = xobject.get_object()
-        if form.get("/Subtype") == "/Form" and id(form) not in seen:
-            seen.add(id(form))
-            yield from _fonts_in(form.get("/Resources"), seen)
+def _pages(node: generic.DictionaryObject) -> Iterator[generic.DictionaryObject]:
+    """The page dictionaries under a page tree node, in order."""
+    for kid in node["/Kids"]:
+        kid = kid.get_object()
+        if kid.get("/Type") == "/Pages":
+            yield from _pages(kid)
+        else:
+            yield kid
 
 
-def _make_subset_names_unique(writer: PdfWriter) -> None:
-    """Give a fresh tag to each font subset whose tag an earlier, different subset uses."""
+# A page's entries that point back into its own file's page tree or structure tree.
+_PAGE_LINKS = ("/Parent", "/StructParents", "/Annots")
+_ANNOTATION_LINKS = ("/P", "/Parent", "/StructParent")
+_INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+
+
+def _inherited(page: generic.DictionaryObject, key: str) -> generic.PdfObject | None:
+    """A page's value for ``key``, its own or its nearest ancestor's, unresolved."""
+    node: generic.DictionaryObject | None = page
+    while node is not None:
+        if key in node:
+            return node.raw_get(key)
+        node = _value(node, "/Parent")
+    return None
+
+
+def _import_pages(
+    writer: IncrementalPdfFileWriter, reader: PdfFileReader
+) -> list[generic.IndirectObject]:
+    """Copy the pages of ``reader`` (with what they use, once) to the end of the document.
+
+    They become the last kids of the page tree's root, whatever the tree's shape below it:
+    unlike inserting after the last page, this reads none of the existing pages.
+    """
+    copies = generic.ArrayObject()
+    for page in _pages(reader.root["/Pages"]):
+        copy = generic.DictionaryObject({k: v for k, v in page.items() if k not in _PAGE_LINKS})
+        for key in _INHERITABLE:
+            if key not in copy and (value := _inherited(page, key)) is not None:
+                copy[key] = value
+        annotations = [
+            generic.DictionaryObject(
+                {k: v for k, v in a.get_object().items() if k not in _ANNOTATION_LINKS}
+            )
+            for a in _value(page, "/Annots", generic.ArrayObject())
+        ]
+        if annotations:
+            copy["/Annots"] = generic.ArrayObject(annotations)
+        copies.append(copy)
+    # One import for all the pages, so that what they share is copied once; pyHanko finds
+    # the file to copy from through the container of what it imports.
+    copies.container_ref = reader.root.container_ref
+    imported = writer.import_object(copies)
+    tree = writer.root["/Pages"]
+    refs = [writer.add_object(page) for page in imported]
+    for page in imported:
+        page["/Parent"] = writer.root.raw_get("/Pages")
+    tree["/Kids"].extend(refs)
+    tree["/Count"] = generic.NumberObject(int(tree["/Count"]) + len(refs))
+    writer.update_container(tree)
+    writer.update_container(tree["/Kids"])
+    return refs
+
+
+def _page_fonts(pages: Iterable[generic.DictionaryObject]) -> Iterator[generic.DictionaryObject]:
+    """The font dictionaries the pages use, directly or through form XObjects, once each."""
     seen: set[int] = set()
-    fonts = [font for page in writer.pages for font in _fonts_in(page.get("/Resources"), seen)]
-    used = {str(font.get("/BaseFont", ""))[1:7] for font in fonts}
+    for page in pages:
+        yield from _fonts_in(_value(page, "/Resources"), seen)
+
+
+def _fonts_in(resources: generic.PdfObject, seen: set[int]) -> Iterator[generic.DictionaryObject]:
+    if not isinstance(resources, generic.DictionaryObject):
+        return
+    for font in _value(resources, "/Font", _EMPTY).values():
+        font = font.get_object()
+        if id(font) not in seen:
+            seen.add(id(font))
+            yield font
+    for xobject in _value(resources, "/XObject", _EMPTY).values():
+        form = xobject.get_object()
+        if _value(form, "/Subtype") == "/Form" and id(form) not in seen:
+            seen.add(id(form))
+            yield from _fonts_in(_value(form, "/Resources"), seen)
+
+
+_EMPTY = generic.DictionaryObject()
+
+
+def _value(
+    dictionary: generic.DictionaryObject, key: str, default: generic.PdfObject | None = None
+) -> generic.PdfObject | None:
+    """``dictionary[key]`` resolved (pyHanko's ``get`` does not resolve), or ``default``."""
+    return dictionary[key] if key in dictionary else default  # noqa: SIM401
+
+
+def _subset_tags(reader: PdfFileReader, pdf: bytes) -> set[str]:
+    """The subset tags the contract's fonts use.
+
+    Font names are PDF names in uncompressed dictionaries unless the file has object
+    streams (LibreOffice writes none): a scan of the bytes then finds them all, for a tenth
+    of the cost of walking the pages' resources.
+    """
+    if reader.has_xref_stream:
+        fonts = _page_fonts(_pages(reader.root["/Pages"]))
+        return {str(_value(font, "/BaseFont", ""))[1:7] for font in fonts}
+    return {tag.decode("ascii") for tag in _SUBSET_NAME.findall(pdf)}
+
+
+def _make_subset_names_unique(fonts: Sequence[generic.DictionaryObject], taken: set[str]) -> None:
+    """Give a fresh tag to each copied font subset whose tag is ``taken`` or already used."""
+    names = [str(_value(font, "/BaseFont", ""))[1:] for font in fonts]
+    used = taken | {name[:6] for name in names}
     fresh_tags = (
         tag for tag in map("".join, itertools.product("ZYXWVUTSRQ", repeat=6)) if tag not in used
     )
-    owners: dict[str, int] = {}
-    for font in fonts:
-        name = str(font.get("/BaseFont", ""))[1:]
-        if not _SUBSET_TAG.match(name):
-            continue
-        if owners.setdefault(name[:6], id(font)) == id(font):
+    owners = dict.fromkeys(taken, 0)
+    for font, name in zip(fonts, names, strict=True):
+        if not _SUBSET_TAG.match(name) or owners.setdefault(name[:6], id(font)) == id(font):
             continue
         tag = next(fresh_tags)
         owners[tag] = id(font)
         # a Type0 font and its descendant CIDFont are one subset: they share the new tag
-        for member in (font, *(d.get_object() for d in font.get("/DescendantFonts", []))):
-            renamed = NameObject(f"/{tag}{str(member['/BaseFont'])[7:]}")
-            member[NameObject("/BaseFont")] = renamed
-            descriptor = member.get("/FontDescriptor")
-            if descriptor is not None:
-                descriptor.get_object()[NameObject("/FontName")] = renamed
+        descendants = _value(font, "/DescendantFonts", generic.ArrayObject())
+        for member in (font, *(d.get_object() for d in descendants)):
+            renamed = pdf_name(f"/{tag}{str(member['/BaseFont'])[7:]}")
+            member["/BaseFont"] = renamed
+            descriptor = _value(member, "/FontDescriptor")
+            if isinstance(descriptor, generic.DictionaryObject):
+                descriptor["/FontName"] = renamed
 
 
-def _set_metadata(writer: PdfWriter, meta: DocumentMetadata, moment: datetime) -> None:
+def _outline(
+    writer: IncrementalPdfFileWriter,
+    titles: Sequence[str],
+    pages: Sequence[generic.IndirectObject],
+) -> generic.IndirectObject:
+    """One top-level bookmark per part, opening its first page."""
+    root = writer.add_object(generic.DictionaryObject({"/Type": pdf_name("/Outlines")}))
+    items = [
+        writer.add_object(
+            generic.DictionaryObject(
+                {
+                    "/Title": generic.TextStringObject(title),
+                    "/Parent": root,
+                    "/Dest": generic.ArrayObject([page, pdf_name("/Fit")]),
+                }
+            )
+        )
+        for title, page in zip(titles, pages, strict=True)
+    ]
+    for previous, following in itertools.pairwise(items):
+        previous.get_object()["/Next"] = following
+        following.get_object()["/Prev"] = previous
+    outline = root.get_object()
+    outline["/First"], outline["/Last"] = items[0], items[-1]
+    outline["/Count"] = generic.NumberObject(len(items))
+    return root
+
+
+def _set_metadata(
+    writer: IncrementalPdfFileWriter, meta: DocumentMetadata, moment: datetime
+) -> None:
     info = {
         "/Title": meta.title,
         "/Subject": meta.subject,
@@ -212,11 +365,25 @@ def _set_metadata(writer: PdfWriter, meta: DocumentMetadata, moment: datetime) -
     }
     if meta.author:
         info["/Author"] = meta.author
-    writer.add_metadata(info)
-    writer.xmp_metadata = _xmp_packet(meta, moment)
-    stream = writer.root_object["/Metadata"].get_object()
-    stream[NameObject("/Type")] = NameObject("/Metadata")
-    stream[NameObject("/Subtype")] = NameObject("/XML")
+    writer.set_info(
+        generic.DictionaryObject(
+            {pdf_name(key): generic.TextStringObject(value) for key, value in info.items()}
+        )
+    )
+    # pyHanko updates a MetadataStream's Producer and ModifyDate when it writes the revision
+    writer.root["/Metadata"] = writer.add_object(
+        MetadataStream(stream_data=_xmp_packet(meta, moment))
+    )
+
+
+def _dates_agree(writer: IncrementalPdfFileWriter) -> bool:
+    """Whether the Info ModDate and xmp:ModifyDate pyHanko just wrote are the same instant."""
+    info = writer.trailer["/Info"]
+    fields = {key: value for root in writer.root["/Metadata"].xmp for key, value in root}
+    xmp_value = fields.get(XMP_MODDATE)
+    if "/ModDate" not in info or xmp_value is None:
+        return True
+    return parse_pdf_date(info["/ModDate"]) == datetime.fromisoformat(str(xmp_value.value))
 
 
 def _xmp_packet(meta: DocumentMetadata, moment: datetime) -> bytes:

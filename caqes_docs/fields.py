@@ -22,13 +22,9 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from io import BytesIO
 
 import pypdfium2 as pdfium
-from pyhanko.pdf_utils.generic import parse_pdf_date
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.metadata.model import XMP_MODDATE
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 
@@ -247,39 +243,18 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def add_signature_fields(pdf: bytes, placements: Sequence[FieldPlacement]) -> bytes:
-    """Append ONE incremental revision to ``pdf`` holding the empty signature fields."""
-    for _ in range(3):
-        try:
-            writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=True)
-            for placement in placements:
-                spec = SigFieldSpec(
-                    placement.name,
-                    on_page=placement.page,
-                    box=placement.box,
-                    readable_field_name=placement.label,
-                )
-                append_signature_field(writer, spec)
-            out = BytesIO()
-            writer.write(out)
-        except (PdfError, ValueError, KeyError) as exc:
-            raise SignatureFieldError(f"champs de signature impossibles à créer ({exc})") from exc
-        if _dates_agree(writer):
-            return out.getvalue()
-    raise SignatureFieldError("dates de modification incohérentes entre Info et XMP")
-
-
-def _dates_agree(writer: IncrementalPdfFileWriter) -> bool:
-    """Whether the Info ModDate and xmp:ModifyDate pyHanko just wrote are the same instant.
-
-    pyHanko reads the clock once for each of them, so the two can straddle a second
-    boundary; PDF/A requires them equal.
-    """
-    info = writer.trailer["/Info"]
-    if "/ModDate" not in info or "/Metadata" not in writer.root:
-        return True
-    fields = {key: value for root in writer.root["/Metadata"].xmp for key, value in root}
-    xmp_value = fields.get(XMP_MODDATE)
-    if xmp_value is None:
-        return True
-    return parse_pdf_date(info["/ModDate"]) == datetime.fromisoformat(str(xmp_value.value))
+def add_signature_fields(
+    writer: IncrementalPdfFileWriter, placements: Sequence[FieldPlacement]
+) -> None:
+    """Add the empty signature fields to the revision ``writer`` is preparing."""
+    try:
+        for placement in placements:
+            spec = SigFieldSpec(
+                placement.name,
+                on_page=placement.page,
+                box=placement.box,
+                readable_field_name=placement.label,
+            )
+            append_signature_field(writer, spec)
+    except (PdfError, ValueError, KeyError) as exc:
+        raise SignatureFieldError(f"champs de signature impossibles à créer ({exc})") from exc

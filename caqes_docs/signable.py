@@ -2,8 +2,9 @@
 
 For each job (a contract DOCX and its annex DOCX files), the documents are converted through a
 :class:`~caqes_docs.convert.SofficePool` in streaming mode; as soon as every part of a job is
-converted, the parts are merged (:mod:`caqes_docs.assemble`), the three empty signature fields
-are added (:mod:`caqes_docs.fields`), the PDF is written atomically and its record
+converted, the anchors give the fields' places (:mod:`caqes_docs.fields`), the annexes, the
+bookmarks, the metadata and the three empty signature fields are added to the contract's PDF in
+one revision (:mod:`caqes_docs.assemble`), the PDF is written atomically and its record
 ``X.emission.json`` beside ``X.pdf``::
 
     {"fichier": "X.pdf", "sha256": "…", "taille": 123456, "reference": "…",
@@ -30,13 +31,7 @@ from typing import Any
 from caqes_docs.assemble import DocumentMetadata, Part, assemble
 from caqes_docs.convert import DEFAULT_TIMEOUT_S, ConversionTask, SofficePool
 from caqes_docs.errors import CaqesError, VerificationError
-from caqes_docs.fields import (
-    SIGNATURE_FIELDS,
-    FieldGeometry,
-    add_signature_fields,
-    find_anchors,
-    plan_fields,
-)
+from caqes_docs.fields import SIGNATURE_FIELDS, FieldGeometry, find_anchors, plan_fields
 from caqes_docs.files import write_bytes, write_json
 from caqes_docs.verify import sidecar_path
 
@@ -217,14 +212,12 @@ def _finish(pending: _Pending) -> JobResult:
             Part.from_file(task.target, title, Path(source).name)
             for task, (source, title) in zip(pending.tasks, job.parts(), strict=True)
         ]
-        merged = assemble(parts, job.metadata, now=moment)
-        lap("assemble")
         contract = parts[0]
         anchors = find_anchors(contract.pdf, _ANCHORS, source=contract.name)
         placements = plan_fields(anchors, job.geometry, source=contract.name)
         lap("anchors")
-        signable = add_signature_fields(merged, placements)
-        lap("fields")
+        signable = assemble(parts, job.metadata, placements, now=moment)
+        lap("assemble")
         digest = hashlib.sha256(signable).hexdigest()
         _issue(job, signable, digest, moment)
         lap("write")
