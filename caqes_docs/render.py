@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
@@ -189,7 +189,7 @@ class _CompiledTemplate:
         self._docx.init_docx()
         with zipfile.ZipFile(path) as package:
             self._entries = [(info, package.read(info)) for info in package.infolist()]
-            self._document_xml = package.read("word/document.xml")
+            self._head, self._tail = _around_body(package.read("word/document.xml"))
         env = make_environment()
         self._body = env.from_string(_mark_paragraphs(self._docx.patch_xml(self._docx.get_xml())))
         self._parts: dict[str, jinja2.Template] = {}
@@ -210,9 +210,8 @@ class _CompiledTemplate:
         body = self._docx.fix_tables(self._finish(self._body.render(context)))
         self._docx.docx_ids_index = 1000
         self._docx.fix_docpr_ids(body)
-        root = etree.fromstring(self._document_xml)
-        root.replace(root.find(qn("w:body")), body)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+        # the body, serialised alone, declares the namespaces it uses again: still the same XML
+        return self._head + etree.tostring(body, encoding="UTF-8") + self._tail
 
     def _finish(self, xml: str) -> str:
         xml = xml.replace("\n<w:p>", "<w:p>").replace("\n<w:p ", "<w:p ")
@@ -223,6 +222,15 @@ class _CompiledTemplate:
         if any(char in xml for char in "\t\a\n\f"):
             xml = self._docx.resolve_listing(xml)
         return xml
+
+
+def _around_body(document_xml: bytes) -> tuple[bytes, bytes]:
+    """What comes before ``<w:body>`` and after ``</w:body>`` in a document part."""
+    start = re.search(rb"<w:body\b[^>]*>", document_xml)
+    end = document_xml.rfind(b"</w:body>")
+    if start is None or end < start.end():
+        raise ValueError("corps du document (w:body) introuvable")
+    return document_xml[: start.start()], document_xml[end + len(b"</w:body>") :]
 
 
 def _mark_paragraphs(src_xml: str) -> str:
