@@ -24,11 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 
 from caqes_docs.errors import InputError, SignatureFieldError
+from caqes_docs.pdfobjects import Name, PdfFile, Ref, Revision, Stream, text_string
 
 _PDFIUM_LOCK = threading.Lock()
 
@@ -244,17 +242,53 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
 
 
 def add_signature_fields(
-    writer: IncrementalPdfFileWriter, placements: Sequence[FieldPlacement]
-) -> None:
-    """Add the empty signature fields to the revision ``writer`` is preparing."""
-    try:
-        for placement in placements:
-            spec = SigFieldSpec(
-                placement.name,
-                on_page=placement.page,
-                box=placement.box,
-                readable_field_name=placement.label,
+    revision: Revision, pdf: PdfFile, pages: Sequence[Ref], placements: Sequence[FieldPlacement]
+) -> Ref:
+    """Add the empty signature fields to ``revision``; the reference of the new AcroForm.
+
+    ``pages`` are the references of the pages of ``pdf``, the file ``revision`` updates. Each
+    field is also its widget (printed, locked: flags 132) with an empty appearance, as PDF/A
+    wants of an annotation; a form the document already has keeps its fields.
+    """
+    annotations: dict[int, list[object]] = {}
+    fields: list[object] = []
+    for placement in placements:
+        if not 0 <= placement.page < len(pages):
+            raise SignatureFieldError(
+                f"champ « {placement.name} » : la page {placement.page + 1} n'existe pas"
             )
-            append_signature_field(writer, spec)
-    except (PdfError, ValueError, KeyError) as exc:
-        raise SignatureFieldError(f"champs de signature impossibles à créer ({exc})") from exc
+        page = pages[placement.page]
+        llx, lly, urx, ury = placement.box
+        appearance = Stream(
+            {
+                "/Type": Name("/XObject"),
+                "/Subtype": Name("/Form"),
+                "/BBox": [0, 0, urx - llx, ury - lly],
+                "/Resources": {},
+            },
+            b"",
+        )
+        field = revision.add(
+            {
+                "/FT": Name("/Sig"),
+                "/T": text_string(placement.name),
+                "/TU": text_string(placement.label),
+                "/Type": Name("/Annot"),
+                "/Subtype": Name("/Widget"),
+                "/F": 132,
+                "/Rect": [llx, lly, urx, ury],
+                "/P": page,
+                "/AP": {"/N": revision.add(appearance)},
+            }
+        )
+        fields.append(field)
+        annotations.setdefault(page.num, []).append(field)
+    for page in pages:
+        if page.num in annotations:
+            dictionary = pdf.dict(page)
+            existing = pdf.resolve(dictionary.get("/Annots")) or []
+            revision.put(page, {**dictionary, "/Annots": [*existing, *annotations[page.num]]})
+    form = dict(pdf.dict(pdf.root["/AcroForm"])) if "/AcroForm" in pdf.root else {}
+    form["/Fields"] = [*(pdf.resolve(form.get("/Fields")) or []), *fields]
+    form["/SigFlags"] = 1  # signatures exist (or will): readers keep the file as it is
+    return revision.add(form)
