@@ -84,10 +84,15 @@ _POLL_S = 0.2
 
 @dataclass(frozen=True)
 class ConversionTask:
-    """One document to convert: the DOCX and where its PDF goes."""
+    """One document to convert: the DOCX and where its PDF goes.
+
+    A ``durable`` PDF is flushed to disk before it appears at ``target``; a caller that only
+    reads the PDF back and deletes it (the signable PDF's parts) skips that cost.
+    """
 
     source: Path
     target: Path
+    durable: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,10 +155,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _place_atomically(produced: Path, target: Path) -> None:
+def _place_atomically(produced: Path, target: Path, durable: bool) -> None:
     """Move a finished file to ``target`` so that readers see all of it or nothing."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    _fsync(produced)
+    if durable:
+        _fsync(produced)
     try:
         os.replace(produced, target)
     except OSError:  # another file system: copy beside the target, then rename
@@ -314,7 +320,7 @@ class _Invocation:
             self._fail(slot, "LibreOffice n'a produit aucun PDF complet")
         else:
             try:
-                _place_atomically(slot.output, slot.task.target)
+                _place_atomically(slot.output, slot.task.target, slot.task.durable)
             except OSError as exc:
                 self._fail(slot, f"écriture de {slot.task.target} impossible ({exc})")
             else:

@@ -25,8 +25,9 @@ from lxml import etree
 
 from caqes_docs.catalogue import catalogue
 from caqes_docs.errors import TemplateError
-from caqes_docs.files import atomic_path
+from caqes_docs.files import write_bytes
 from caqes_docs.models import ActionRow, Contract, Party, Representative
+from caqes_docs.package import PackageWriter
 from caqes_docs.resources import shipped_dir
 
 MONTHS = (
@@ -188,26 +189,34 @@ class _CompiledTemplate:
         self._docx = DocxTemplate(str(path))
         self._docx.init_docx()
         with zipfile.ZipFile(path) as package:
-            self._entries = [(info, package.read(info)) for info in package.infolist()]
+            entries = [(info, package.read(info)) for info in package.infolist()]
             self._head, self._tail = _around_body(package.read("word/document.xml"))
         env = make_environment()
-        self._body = env.from_string(_mark_paragraphs(self._docx.patch_xml(self._docx.get_xml())))
+        body = self._docx.get_xml()
+        # docxtpl's table and drawing fixes need a parsed tree: only pay for it when the
+        # template has cell tags (columns that come and go) or drawings (ids to renumber).
+        # Word may split a tag over several runs, hence the search in the text alone.
+        text = re.sub(r"<[^>]*>", "", body)
+        self._fix_tree = bool(_CELL_TAG.search(text)) or "docPr" in body
+        self._body = env.from_string(_mark_paragraphs(self._docx.patch_xml(body)))
         self._parts: dict[str, jinja2.Template] = {}
         for uri in (self._docx.HEADER_URI, self._docx.FOOTER_URI):
             for _, part in self._docx.get_headers_footers(uri):
                 source = self._docx.patch_xml(self._docx.get_part_xml(part))
                 self._parts[part.partname.lstrip("/")] = env.from_string(_mark_paragraphs(source))
+        self._package = PackageWriter(entries, {"word/document.xml", *self._parts})
 
     def render(self, context: dict[str, Any], output: Path) -> None:
         rendered = {"word/document.xml": self._document(context)}
         for name, template in self._parts.items():
             rendered[name] = self._finish(template.render(context)).encode("utf-8")
-        with atomic_path(output) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
-            for info, data in self._entries:
-                out.writestr(info.filename, rendered.get(info.filename, data), compresslevel=1)
+        write_bytes(output, self._package.build(rendered))
 
     def _document(self, context: dict[str, Any]) -> bytes:
-        body = self._docx.fix_tables(self._finish(self._body.render(context)))
+        xml = self._finish(self._body.render(context))
+        if not self._fix_tree:
+            return self._head + xml.encode("utf-8") + self._tail
+        body = self._docx.fix_tables(xml)
         self._docx.docx_ids_index = 1000
         self._docx.fix_docpr_ids(body)
         # the body, serialised alone, declares the namespaces it uses again: still the same XML
@@ -231,6 +240,9 @@ def _around_body(document_xml: bytes) -> tuple[bytes, bytes]:
     if start is None or end < start.end():
         raise ValueError("corps du document (w:body) introuvable")
     return document_xml[: start.start()], document_xml[end + len(b"</w:body>") :]
+
+
+_CELL_TAG = re.compile(r"\{%-?\s*tc\b")
 
 
 def _mark_paragraphs(src_xml: str) -> str:

@@ -170,7 +170,7 @@ class _Pending:
     def __init__(self, job: SignableJob, index: int, work: Path) -> None:
         self.job = job
         self.tasks = [
-            ConversionTask(Path(source), work / f"{index:05d}-{part}.pdf")
+            ConversionTask(Path(source), work / f"{index:05d}-{part}.pdf", durable=False)
             for part, (source, _title) in enumerate(job.parts())
         ]
         self.waiting = {id(task) for task in self.tasks}

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from docx import Document
 from docx.oxml.ns import qn
+from docxtpl import DocxTemplate
+from lxml import etree
 
 from caqes_docs.campaign import load_campaign
 from caqes_docs.contract_file import load_contract
@@ -142,6 +144,37 @@ def test_annexes_follow_the_action_plan(bordeaux: tuple[Path, list[Path], str]) 
     assert "Déprescription des IPP au long cours" in text1
     assert "ANNEXE 1" in text1 and "ANNEXE 2" not in text1
     assert "Développement de la chirurgie ambulatoire" in docx_text(annex2)
+
+
+def test_rendered_packages_keep_the_template_parts(
+    bordeaux: tuple[Path, list[Path], str],
+) -> None:
+    templates = TemplateSet.shipped()
+    for output, template in zip((bordeaux[0], *bordeaux[1]), templates.paths(), strict=True):
+        with zipfile.ZipFile(output) as made, zipfile.ZipFile(template) as source:
+            assert made.testzip() is None  # every part's CRC and size check out
+            assert made.namelist() == source.namelist()
+            changed = {name for name in source.namelist() if made.read(name) != source.read(name)}
+            # only what the template's Jinja tags touch: the body, headers and footers
+            assert "word/document.xml" in changed
+            assert all(
+                re.fullmatch(r"word/(document|header\d*|footer\d*)\.xml", name) for name in changed
+            )
+
+
+def test_annex_body_without_tree_fixes_is_the_same_xml(
+    bordeaux: tuple[Path, list[Path], str],
+) -> None:
+    # The annexes skip docxtpl's table fix (no cell tags): it would change nothing.
+    annex = bordeaux[1][0]
+    with zipfile.ZipFile(annex) as package:
+        xml = package.read("word/document.xml")
+    body = etree.fromstring(xml).find(qn("w:body"))
+    fixed = DocxTemplate(str(TemplateSet.shipped().annex1)).fix_tables(
+        etree.tostring(body, encoding="unicode")
+    )
+    canonical = etree.tostring(body, method="c14n")
+    assert etree.tostring(fixed, method="c14n") == canonical
 
 
 def test_volet_not_concluded_does_not_appear(tmp_path: Path) -> None:
