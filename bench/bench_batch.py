@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -186,6 +187,7 @@ def regional(count: int, workers: int, repeat: int) -> None:
         print("tours batch :", ", ".join(f"{timing.wall:.2f}" for timing in batches))
         print("tours nue   :", ", ".join(f"{bare:.2f}" for bare, _ in bares))
         print("batch / nue par tour :", ", ".join(f"{value:.3f}" for value in paired))
+        print(f"batch / nue, médiane des tours : {statistics.median(paired):.3f}")
 
 
 # ------------------------------------------------------------------------------- national

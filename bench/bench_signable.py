@@ -227,6 +227,7 @@ def main() -> None:
         print("tours (c) :", ", ".join(f"{value:.2f}" for value in bare))
         print("tours (a) :", ", ".join(f"{run['wall']:.2f}" for run in pipeline))
         print("(a)/(c) par tour :", ", ".join(f"{ratio:.3f}" for ratio in paired))
+        print(f"(a)/(c) médiane des tours : {statistics.median(paired):.3f}")
 
 
 if __name__ == "__main__":

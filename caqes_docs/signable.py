@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.assemble import DocumentMetadata, Part, assemble
-from caqes_docs.convert import DEFAULT_TIMEOUT_S, ConversionTask, SofficePool
+from caqes_docs.convert import DEFAULT_TIMEOUT_S, ConversionTask, CoreRotation, SofficePool
 from caqes_docs.errors import CaqesError, VerificationError
 from caqes_docs.fields import SIGNATURE_FIELDS, FieldGeometry, find_anchors, plan_fields
 from caqes_docs.files import write_bytes, write_json
@@ -152,6 +152,7 @@ def iter_signable(
         owner = {id(task): pending for pending in runnable for task in pending.tasks}
         tasks = [task for pending in runnable for task in pending.tasks]
         conversions = stack.enter_context(closing(pool.convert(tasks)))
+        cores = CoreRotation(pool.workers)
         for conversion in conversions:
             pending = owner[id(conversion.task)]
             if pending.done:
@@ -161,7 +162,9 @@ def iter_signable(
                 yield JobResult(pending.job, conversion.message())
             elif pending.converted(conversion.task):
                 pending.done = True
-                yield _finish(pending)
+                with cores.next_core():
+                    result = _finish(pending)
+                yield result
 
 
 class _Pending:

@@ -21,7 +21,13 @@ from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.shared import Cm, Pt, RGBColor
 from pypdf import PdfReader
 
-from caqes_docs.convert import ConversionResult, ConversionTask, SofficePool, tasks_into
+from caqes_docs.convert import (
+    ConversionResult,
+    ConversionTask,
+    CoreRotation,
+    SofficePool,
+    tasks_into,
+)
 from caqes_docs.errors import ConversionError
 
 PARTIES = (
@@ -305,3 +311,23 @@ def test_explicit_targets_may_live_anywhere(docs: Path, tmp_path: Path) -> None:
         (result,) = pool.convert([ConversionTask(docs / "annexe1.docx", target)])
     assert result.ok, result.message()
     assert target.read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs a system where a thread chooses among several cores",
+)
+def test_core_rotation_takes_each_core_in_turn_and_gives_them_back() -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    rotation = CoreRotation(workers=len(cores))
+    seen = []
+    for _ in range(2 * len(cores)):
+        with rotation.next_core():
+            seen.append(os.sched_getaffinity(0))
+    assert seen == [{core} for core in cores] * 2
+    with pytest.raises(RuntimeError), rotation.next_core():
+        raise RuntimeError("post-processing failed")
+    assert sorted(os.sched_getaffinity(0)) == cores
+    # fewer soffice processes than cores: a free core exists, the system finds it
+    with CoreRotation(workers=len(cores) - 1).next_core():
+        assert sorted(os.sched_getaffinity(0)) == cores
