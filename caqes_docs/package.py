@@ -1,10 +1,11 @@
 """Writing a DOCX package that differs from its template in a few parts only.
 
-A rendered contract changes three parts of its template's sixteen; zipfile would compress
-all sixteen again for every document, a third of the rendering time of a campaign. Here the
-unchanged parts are compressed once, when the template is loaded, and each document only
-deflates the parts rendered for it. The output is a plain ZIP archive (no ZIP64: a DOCX
-part never nears 4 GiB), with the template's part order and time stamps.
+Rendering changes a template's body, headers and footers, a few of its sixteen parts;
+zipfile would compress every part again for every document, a third of the rendering time
+of a campaign. Here the unchanged parts are compressed once, when the template is loaded,
+and each document only deflates the parts rendered for it. The output is a plain ZIP
+archive (no ZIP64: a DOCX part never nears 4 GiB), with the template's part order and time
+stamps.
 """
 
 from __future__ import annotations
