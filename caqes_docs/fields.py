@@ -250,7 +250,7 @@ def add_signature_fields(
     field is also its widget (printed, locked: flags 132) with an empty appearance, as PDF/A
     wants of an annotation; a form the document already has keeps its fields.
     """
-    annotations: dict[int, list[object]] = {}
+    annotations: dict[Ref, list[object]] = {}
     fields: list[object] = []
     for placement in placements:
         if not 0 <= placement.page < len(pages):
@@ -282,12 +282,11 @@ def add_signature_fields(
             }
         )
         fields.append(field)
-        annotations.setdefault(page.num, []).append(field)
-    for page in pages:
-        if page.num in annotations:
-            dictionary = pdf.dict(page)
-            existing = pdf.resolve(dictionary.get("/Annots")) or []
-            revision.put(page, {**dictionary, "/Annots": [*existing, *annotations[page.num]]})
+        annotations.setdefault(page, []).append(field)
+    for page, added in annotations.items():
+        dictionary = pdf.dict(page)
+        existing = pdf.resolve(dictionary.get("/Annots")) or []
+        revision.put(page, {**dictionary, "/Annots": [*existing, *added]})
     form = dict(pdf.dict(pdf.root["/AcroForm"])) if "/AcroForm" in pdf.root else {}
     form["/Fields"] = [*(pdf.resolve(form.get("/Fields")) or []), *fields]
     form["/SigFlags"] = 1  # signatures exist (or will): readers keep the file as it is

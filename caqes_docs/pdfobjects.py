@@ -77,6 +77,8 @@ _OBJECT_HEADER = re.compile(rb"(\d+)[" + _WS + rb"]+(\d+)[" + _WS + rb"]+obj")
 _STREAM_START = re.compile(rb"[" + _WS + rb"]*stream\r?\n")
 _ENDSTREAM = re.compile(rb"[" + _WS + rb"]*endstream")
 _KEYWORDS = {b"true": True, b"false": False, b"null": None}
+_XREF_SUBSECTION = re.compile(rb"[" + _WS + rb"]*(\d+) (\d+)[" + _WS + rb"]*?\r?\n")
+_TRAILER = re.compile(rb"[" + _WS + rb"]*trailer")
 
 
 class _Parser:
@@ -258,14 +260,13 @@ class PdfFile:
         if not self.data.startswith(b"xref", offset):
             raise ValueError("flux de références croisées non pris en charge")
         pos = offset + 4
-        header = re.compile(rb"[" + _WS + rb"]*(\d+) (\d+)[" + _WS + rb"]*?\r?\n")
-        while (match := header.match(self.data, pos)) is not None:
+        while (match := _XREF_SUBSECTION.match(self.data, pos)) is not None:
             first, count = int(match.group(1)), int(match.group(2))
             self._sections.append(_XrefSection(first, count, match.end()))
             pos = match.end() + 20 * count
             if count and self.data[pos - 3 : pos - 2] not in (b"n", b"f"):
                 raise ValueError("table des références croisées mal formée")
-        trailer_match = re.compile(rb"[" + _WS + rb"]*trailer").match(self.data, pos)
+        trailer_match = _TRAILER.match(self.data, pos)
         if trailer_match is None:
             raise ValueError("dictionnaire final (trailer) introuvable")
         trailer, _ = self._parser.value(trailer_match.end())
