@@ -50,9 +50,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 import make_targeting  # noqa: E402
 from bench_signable import run_bare_batch  # noqa: E402
 
-from caqes_docs.batch import run_batch  # noqa: E402
-from caqes_docs.convert import DOCUMENTS_PER_INVOCATION  # noqa: E402
-from caqes_docs.manifest import MANIFEST  # noqa: E402
+from caqes_docs.pdf.convert import DOCUMENTS_PER_INVOCATION  # noqa: E402
+from caqes_docs.workflows.batch import run_batch  # noqa: E402
+from caqes_docs.workflows.manifest import MANIFEST  # noqa: E402
 
 CLI = "from caqes_docs.cli import main; main(prog_name='caqes')"
 GIB = 1 << 30

@@ -1,9 +1,9 @@
 """Benchmark: the ARS countersigns 150 real contracts with one key, PAdES B-B.
 
 The contracts are real ones: a targeting file from bench/make_targeting.py issued by
-``caqes_docs.batch.run_batch`` (LibreOffice, contract and annexes, 9 to 11 pages) into a cache
-folder, outside the timing. The first run converts them (about a minute for 150); later runs
-reuse them, since run_batch leaves alone the folders whose inputs have not changed.
+``caqes_docs.workflows.batch.run_batch`` (LibreOffice, contract and annexes, 9 to 11 pages)
+into a cache folder, outside the timing. The first run converts them (about a minute for
+150); later runs reuse them, since run_batch leaves alone the folders whose inputs have not changed.
 
 Each run copies the issued PDFs and their records into a fresh folder, where one
 ``sign_documents`` call per party signs all of them: the establishment (one key for all, the
@@ -35,16 +35,16 @@ sys.path.insert(0, str(BENCH))
 
 from make_targeting import DEFAULT_SITES, parse_sites, rows, write_csv  # noqa: E402
 
-from caqes_docs.batch import run_batch  # noqa: E402
-from caqes_docs.pki import create_demo_pki  # noqa: E402
-from caqes_docs.signing import load_p12, sign_documents  # noqa: E402
-from caqes_docs.verify import (  # noqa: E402
+from caqes_docs.signatures.pki import create_demo_pki  # noqa: E402
+from caqes_docs.signatures.signing import load_p12, sign_documents  # noqa: E402
+from caqes_docs.signatures.verify import (  # noqa: E402
     SIGNATURE_FIELDS,
     integrity_problem,
     open_pdf,
     read_signature_fields,
     sidecar_path,
 )
+from caqes_docs.workflows.batch import run_batch  # noqa: E402
 
 TARGET_MS = 60.0
 PASSWORD = b"caqes-bench"

@@ -21,10 +21,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from caqes_docs.catalogue import catalogue
 from caqes_docs.files import atomic_path
-from caqes_docs.finess import luhn_valid
-from caqes_docs.targeting import TARGETING_SHEET, targeting_columns
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.finess import luhn_valid
+from caqes_docs.inputs.targeting import TARGETING_SHEET, targeting_columns
 
 DEPARTEMENTS = ("16", "17", "19", "23", "24", "33", "40", "47", "64", "79", "86", "87")
 CPAM_64 = ("64-bayonne", "64-pau")

@@ -4,7 +4,7 @@
   LibreOffice, three empty signature fields in one incremental revision, sidecar
   ``X.emission.json``). Swap it for the real one when it exists; nothing else depends on
   how the PDF was made.
-- ``demo_pki`` / ``demo_signers`` — :func:`caqes_docs.pki.create_demo_pki` (RSA, no
+- ``demo_pki`` / ``demo_signers`` — :func:`caqes_docs.signatures.pki.create_demo_pki` (RSA, no
   revocation services).
 - ``loopback_pki`` — a certomancer PKI (tests/pki/certomancer.yml) whose timestamp
   authority, OCSP responder and CRL are served by certomancer's aiohttp animator in a
@@ -44,9 +44,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 
-from caqes_docs.pki import DemoPki, create_demo_pki
-from caqes_docs.signing import load_p12, sign_documents
-from caqes_docs.verify import sidecar_path
+from caqes_docs.signatures.pki import DemoPki, create_demo_pki
+from caqes_docs.signatures.signing import load_p12, sign_documents
+from caqes_docs.signatures.verify import sidecar_path
 
 FINESS = "330781196"
 REFERENCE = "CAQES-NA-2026-330781196"
@@ -243,7 +243,7 @@ def add_signature_field(data: bytes, name: str) -> bytes:
     )
 
 
-# --- demo PKI (caqes_docs.pki) --------------------------------------------------------------------
+# --- demo PKI (caqes_docs.signatures.pki) ---------------------------------------------------
 
 
 @functools.cache

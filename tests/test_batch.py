@@ -28,15 +28,15 @@ from click.testing import CliRunner
 from openpyxl import Workbook
 from pypdf import PdfReader
 
-from caqes_docs import convert
-from caqes_docs.batch import RETIRED_PREFIX, STAGING_PREFIX, run_batch
 from caqes_docs.cli import main
-from caqes_docs.convert import soffice_command
-from caqes_docs.finess import luhn_valid
-from caqes_docs.manifest import ENTRY, MANIFEST
-from caqes_docs.registry import SUPERSEDED, Registry
-from caqes_docs.signable import issued_record
-from caqes_docs.targeting import FLAG_RULE, PLAN_COLUMNS, REJECT_COLUMNS, targeting_columns
+from caqes_docs.inputs.finess import luhn_valid
+from caqes_docs.inputs.targeting import FLAG_RULE, PLAN_COLUMNS, REJECT_COLUMNS, targeting_columns
+from caqes_docs.pdf import convert
+from caqes_docs.pdf.convert import soffice_command
+from caqes_docs.pdf.signable import issued_record
+from caqes_docs.registry.store import SUPERSEDED, Registry
+from caqes_docs.workflows.batch import RETIRED_PREFIX, STAGING_PREFIX, run_batch
+from caqes_docs.workflows.manifest import ENTRY, MANIFEST
 
 
 def finess(first8: str) -> str:

@@ -62,7 +62,7 @@ def test_bad_contract_is_one_line_per_problem_and_others_go_on(tmp_path: Path) -
 
 
 def test_check_template_exit_status(tmp_path: Path) -> None:
-    from caqes_docs.render import TemplateSet
+    from caqes_docs.documents.render import TemplateSet
 
     code, out, _ = run("check-template", str(TemplateSet.shipped().contract))
     assert code == 0 and "aucun problème" in out

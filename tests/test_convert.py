@@ -21,14 +21,14 @@ from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.shared import Cm, Pt, RGBColor
 from pypdf import PdfReader
 
-from caqes_docs.convert import (
+from caqes_docs.errors import ConversionError
+from caqes_docs.pdf.convert import (
     ConversionResult,
     ConversionTask,
     CoreRotation,
     SofficePool,
     tasks_into,
 )
-from caqes_docs.errors import ConversionError
 
 PARTIES = (
     ("Pour l'établissement", "/s1_ETAB/", "/d1_ETAB/"),

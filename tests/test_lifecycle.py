@@ -24,17 +24,20 @@ from click.testing import CliRunner
 from pyhanko.sign.signers import Signer
 from pypdf import PdfWriter
 
-from caqes_docs.amendments import (
+from caqes_docs.cli.lifecycle import COMMANDS
+from caqes_docs.documents.render import render_contract
+from caqes_docs.errors import InputError, RegistryError
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.inputs.models import ROLES, Contract
+from caqes_docs.pdf.assemble import contract_metadata
+from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.registry.amendments import (
     amendment_effective_date,
     plan_amendment,
     termination_effective_date,
 )
-from caqes_docs.assemble import contract_metadata
-from caqes_docs.campaign import load_campaign
-from caqes_docs.cli.lifecycle import COMMANDS
-from caqes_docs.contract_file import load_contract
-from caqes_docs.errors import InputError, RegistryError
-from caqes_docs.lifecycle import (
+from caqes_docs.registry.lifecycle import (
     RECORDED,
     REFUSED,
     UNCHANGED,
@@ -44,13 +47,10 @@ from caqes_docs.lifecycle import (
     status,
     terminate,
 )
-from caqes_docs.models import ROLES, Contract
-from caqes_docs.pki import create_demo_pki
-from caqes_docs.registry import CONTRACT, SIGNED, Registry
-from caqes_docs.render import render_contract
-from caqes_docs.signable import SignableJob, issued_record, make_signable, record_path
-from caqes_docs.signing import load_p12, sign_documents
-from caqes_docs.verify import PENDING, verify_document
+from caqes_docs.registry.store import CONTRACT, SIGNED, Registry
+from caqes_docs.signatures.pki import create_demo_pki
+from caqes_docs.signatures.signing import load_p12, sign_documents
+from caqes_docs.signatures.verify import PENDING, verify_document
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

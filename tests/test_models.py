@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from caqes_docs.campaign import load_campaign
-from caqes_docs.contract_file import load_contract
 from caqes_docs.errors import InputError
-from caqes_docs.finess import departement, finess_problem
-from caqes_docs.models import duration_problem
-from caqes_docs.validation import InvalidData
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.inputs.finess import departement, finess_problem
+from caqes_docs.inputs.models import duration_problem
+from caqes_docs.inputs.validation import InvalidData
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from caqes_docs.campaign import load_campaign
-from caqes_docs.contract_file import load_contract
 from caqes_docs.errors import RegistryError
-from caqes_docs.models import Contract
-from caqes_docs.registry import (
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.inputs.models import Contract
+from caqes_docs.registry.store import (
     CONTRACT,
     SCHEMA_VERSION,
     SUPERSEDED,
@@ -246,7 +246,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_registry import _register
-    from caqes_docs.registry import Registry
+    from caqes_docs.registry.store import Registry
 
     registry = Registry.open({path!r})
     if {mode!r} == "open-transaction":

@@ -16,11 +16,11 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from caqes_docs.campaign import load_campaign
-from caqes_docs.contract_file import load_contract
+from caqes_docs.documents.lint import ANCHORS, check_template
+from caqes_docs.documents.render import TemplateSet, build_context, date_fr, render_contract
 from caqes_docs.errors import TemplateError
-from caqes_docs.lint import ANCHORS, check_template
-from caqes_docs.render import TemplateSet, build_context, date_fr, render_contract
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

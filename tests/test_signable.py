@@ -27,10 +27,10 @@ from test_convert import (
     write_contract_docx,
 )
 
-from caqes_docs.assemble import contract_metadata, parse_keywords
 from caqes_docs.errors import SignatureFieldError, VerificationError
-from caqes_docs.fields import FieldGeometry, find_anchors, plan_fields
-from caqes_docs.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.pdf.assemble import contract_metadata, parse_keywords
+from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
+from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
 
 REFERENCE = "CAQES-NA-2022-330781196"
 FINESS = "330781196"

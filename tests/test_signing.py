@@ -31,16 +31,16 @@ from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import read_certification_data
 from pypdf import PdfReader
 
-from caqes_docs import signing
 from caqes_docs.errors import InputError, SigningError
-from caqes_docs.pki import create_demo_pki
-from caqes_docs.signing import (
+from caqes_docs.signatures import signing
+from caqes_docs.signatures.pki import create_demo_pki
+from caqes_docs.signatures.signing import (
     load_p12,
     open_pkcs11,
     sign_documents,
     validation_context_for,
 )
-from caqes_docs.verify import IssuedRecord, sidecar_path, verify_document
+from caqes_docs.signatures.verify import IssuedRecord, sidecar_path, verify_document
 
 pytest_plugins = ["conftest_pki"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from caqes_docs.campaign import Campaign, load_campaign
 from caqes_docs.errors import InputError
-from caqes_docs.finess import luhn_valid
-from caqes_docs.finess_extract import SITE_FIELDS, read_finess_extract
-from caqes_docs.targeting import (
+from caqes_docs.inputs.campaign import Campaign, load_campaign
+from caqes_docs.inputs.finess import luhn_valid
+from caqes_docs.inputs.finess_extract import SITE_FIELDS, read_finess_extract
+from caqes_docs.inputs.targeting import (
     PLAN_COLUMNS,
     Rejection,
     TargetingResult,
@@ -627,8 +627,8 @@ def test_write_rejects_lists_every_line_of_refused_establishments(tmp_path: Path
 
 def test_model_objections_are_located_too(tmp_path: Path, campaign, monkeypatch) -> None:
     """Rules the models may gain later still refuse one establishment, located, not the batch."""
-    from caqes_docs import targeting
-    from caqes_docs.validation import InvalidData
+    from caqes_docs.inputs import targeting
+    from caqes_docs.inputs.validation import InvalidData
 
     def objecting(*args: object, **kwargs: object) -> None:
         raise InvalidData(

@@ -25,7 +25,7 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from pypdf import PdfReader
 
-from caqes_docs.render import make_environment
+from caqes_docs.documents.render import make_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = ("/s1_ETAB/", "/d1_ETAB/", "/s2_CPAM/", "/d2_CPAM/", "/s3_ARS/", "/d3_ARS/")

@@ -22,10 +22,15 @@ from conftest_pki import (
 )
 from pyhanko.pdf_utils import generic
 
-from caqes_docs import verify
 from caqes_docs.errors import VerificationError
-from caqes_docs.signing import sign_documents
-from caqes_docs.verify import IssuedRecord, read_hex_string, sidecar_path, verify_document
+from caqes_docs.signatures import verify
+from caqes_docs.signatures.signing import sign_documents
+from caqes_docs.signatures.verify import (
+    IssuedRecord,
+    read_hex_string,
+    sidecar_path,
+    verify_document,
+)
 
 pytest_plugins = ["conftest_pki"]
 

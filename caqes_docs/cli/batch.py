@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from caqes_docs.batch import BatchReport, run_batch
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
 from caqes_docs.errors import InputError
+from caqes_docs.workflows.batch import BatchReport, run_batch
 
 TARGETING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 

@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
-from caqes_docs.demo import run_demo
-from caqes_docs.generate import generate
-from caqes_docs.lint import check_template
+from caqes_docs.documents.lint import check_template
+from caqes_docs.workflows.demo import run_demo
+from caqes_docs.workflows.generate import generate
 
 
 def _print_generation(report: Any, out_dir: Path) -> None:

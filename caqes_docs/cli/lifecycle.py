@@ -17,9 +17,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from caqes_docs.amendments import VOLET_NAMES
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
-from caqes_docs.lifecycle import (
+from caqes_docs.documents.render import date_fr
+from caqes_docs.inputs.models import ROLES
+from caqes_docs.registry.amendments import VOLET_NAMES
+from caqes_docs.registry.lifecycle import (
     REFUSED,
     StatusReport,
     amend,
@@ -28,9 +30,7 @@ from caqes_docs.lifecycle import (
     status,
     terminate,
 )
-from caqes_docs.models import ROLES
-from caqes_docs.registry import DEFAULT_FILE, ENV_VARIABLE, Registry
-from caqes_docs.render import date_fr
+from caqes_docs.registry.store import DEFAULT_FILE, ENV_VARIABLE, Registry
 
 
 class FrenchDate(click.ParamType):

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import click
 
-from caqes_docs.campaign import load_campaign
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, fail, reports_errors
-from caqes_docs.manifest import issued_from_manifest
-from caqes_docs.models import ROLES
-from caqes_docs.pki import create_demo_pki
-from caqes_docs.signing import LEVELS, load_p12, open_pkcs11, sign_documents, validation_context_for
-from caqes_docs.verify import SIGNED, IssuedRecord, VerificationReport, verify_document
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.models import ROLES
+from caqes_docs.signatures.pki import create_demo_pki
+from caqes_docs.signatures.signing import (
+    LEVELS,
+    load_p12,
+    open_pkcs11,
+    sign_documents,
+    validation_context_for,
+)
+from caqes_docs.signatures.verify import SIGNED, IssuedRecord, VerificationReport, verify_document
+from caqes_docs.workflows.manifest import issued_from_manifest
 
 PDF_FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -203,7 +209,7 @@ def demo_pki_command(dossier: Path, etablissements: tuple[str, ...]) -> None:
     Le mot de passe des fichiers .p12 est écrit dans DOSSIER/mot-de-passe.txt. Ces
     certificats ne servent qu'aux essais.
     """
-    from caqes_docs.demo import DEMO_PASSWORD, example_establishments
+    from caqes_docs.workflows.demo import DEMO_PASSWORD, example_establishments
 
     pairs = [item.partition(":")[::2] for item in etablissements]
     pairs = [(finess, name or f"Établissement {finess}") for finess, name in pairs]

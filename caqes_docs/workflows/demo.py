@@ -13,18 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from caqes_docs.batch import BatchReport, run_batch
-from caqes_docs.campaign import load_campaign
 from caqes_docs.errors import InputError
-from caqes_docs.lifecycle import ReceiveOutcome, StatusReport, receive, status
-from caqes_docs.manifest import read_entry
-from caqes_docs.pki import DemoPki, create_demo_pki
-from caqes_docs.registry import Registry
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.targeting import read_targeting
+from caqes_docs.pdf.signable import record_path
+from caqes_docs.registry.lifecycle import ReceiveOutcome, StatusReport, receive, status
+from caqes_docs.registry.store import Registry
 from caqes_docs.resources import shipped_dir
-from caqes_docs.signable import record_path
-from caqes_docs.signing import SignResult, load_p12, sign_documents
-from caqes_docs.targeting import read_targeting
-from caqes_docs.verify import VerificationReport, verify_document
+from caqes_docs.signatures.pki import DemoPki, create_demo_pki
+from caqes_docs.signatures.signing import SignResult, load_p12, sign_documents
+from caqes_docs.signatures.verify import VerificationReport, verify_document
+from caqes_docs.workflows.batch import BatchReport, run_batch
+from caqes_docs.workflows.manifest import read_entry
 
 DEMO_PASSWORD = "demo-caqes"
 MARKER = ".caqes-demo"

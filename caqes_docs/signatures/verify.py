@@ -5,7 +5,7 @@ A contract PDF is issued with three empty signature fields (``s1_ETAB``, ``s2_CP
 bytes. Every later state must extend those bytes (incremental updates only); between them and
 the first signature nothing but that signature may come, and after each signature only the
 remaining fields may be filled and signed (plus long-term validation data).
-:func:`verify_document` reports all of this per field; :mod:`caqes_docs.signing` uses the
+:func:`verify_document` reports all of this per field; :mod:`caqes_docs.signatures.signing` uses the
 lower-level helpers here to refuse signing a document in a bad state.
 """
 
@@ -50,7 +50,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
 from caqes_docs.errors import VerificationError
-from caqes_docs.models import ROLES
+from caqes_docs.inputs.models import ROLES
 
 # pyHanko logs every untrusted certificate path as a warning with a traceback; the report says
 # it in French. Without this handler, an application that configures no logging would get

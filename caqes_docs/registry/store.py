@@ -1,7 +1,7 @@
 """The contract registry: one SQLite file that knows where every contract stands.
 
 What it holds: campaigns; contracts (one per reference) with their consolidated versions
-(the full :class:`~caqes_docs.models.Contract` as JSON by alias); the documents issued for
+(the full :class:`~caqes_docs.inputs.models.Contract` as JSON by alias); the documents issued for
 them (the contract, avenants, avenants de résiliation) with the digest and size of the issued
 PDF; the signatures received on each document; and a journal of events in French.
 
@@ -30,9 +30,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from caqes_docs.campaign import Campaign
 from caqes_docs.errors import RegistryError
-from caqes_docs.models import ROLES, Contract
+from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.inputs.models import ROLES, Contract
 
 DEFAULT_FILE = "caqes.db"
 ENV_VARIABLE = "CAQES_REGISTRY"

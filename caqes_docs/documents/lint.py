@@ -19,11 +19,11 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from jinja2 import meta
 
-from caqes_docs.amendments import amendment_context, plan_amendment, termination_context
-from caqes_docs.campaign import load_campaign
-from caqes_docs.contract_file import load_contract
+from caqes_docs.documents.render import build_context, make_environment
 from caqes_docs.errors import TemplateError
-from caqes_docs.render import build_context, make_environment
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.registry.amendments import amendment_context, plan_amendment, termination_context
 from caqes_docs.resources import shipped_dir
 
 ANCHORS = ("/s1_ETAB/", "/d1_ETAB/", "/s2_CPAM/", "/d2_CPAM/", "/s3_ARS/", "/d3_ARS/")

@@ -3,7 +3,7 @@
 LibreOffice writes each part (the contract, each annex) as its own PDF/A-2b. The contract's
 file is kept byte for byte as the first revision; one incremental revision then appends the
 annexes' pages, the bookmarks « Contrat » / « Annexe 1 — … », the document's metadata and
-the three empty signature fields. The revision is written with :mod:`caqes_docs.pdfobjects`,
+the three empty signature fields. The revision is written with :mod:`caqes_docs.pdf.pdfobjects`,
 which parses only the objects it copies or changes: 1 to 2 ms per contract, where pyHanko's
 writer took 10 and a whole rewrite with pypdf more.
 
@@ -40,8 +40,8 @@ from xml.sax.saxutils import escape
 from pyhanko.pdf_utils.metadata.model import VENDOR as PYHANKO_PRODUCER
 
 from caqes_docs.errors import ConversionError
-from caqes_docs.fields import FieldPlacement, add_signature_fields
-from caqes_docs.pdfobjects import (
+from caqes_docs.pdf.fields import FieldPlacement, add_signature_fields
+from caqes_docs.pdf.pdfobjects import (
     Name,
     PdfFile,
     Ref,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 
 from caqes_docs.errors import InputError, SignatureFieldError
-from caqes_docs.pdfobjects import Name, PdfFile, Ref, Revision, Stream, text_string
+from caqes_docs.pdf.pdfobjects import Name, PdfFile, Ref, Revision, Stream, text_string
 
 _PDFIUM_LOCK = threading.Lock()
 

@@ -4,7 +4,7 @@
   it extends byte for byte, its signatures are verified, the new ones recorded and the file
   kept beside the issued one as ``X.signe.pdf`` (the most complete copy). Anything doubtful
   is refused and changes nothing.
-- :func:`amend` issues avenant n°k from a changes file (:mod:`caqes_docs.amendments`);
+- :func:`amend` issues avenant n°k from a changes file (:mod:`caqes_docs.registry.amendments`);
   :func:`terminate` issues the avenant de résiliation of a volet (article 11). Each is a
   signable PDF registered in the registry; its consolidated version becomes current once the
   three parties have signed it.
@@ -21,7 +21,14 @@ from typing import Any
 
 from asn1crypto import x509
 
-from caqes_docs.amendments import (
+from caqes_docs.documents.render import TemplateSet, date_fr, render_docx
+from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
+from caqes_docs.files import write_bytes, write_json
+from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.inputs.models import ROLES, Contract
+from caqes_docs.pdf.assemble import DocumentMetadata
+from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.registry.amendments import (
     VOLET_LABELS,
     amendment_context,
     plan_amendment,
@@ -29,12 +36,7 @@ from caqes_docs.amendments import (
     termination_context,
     termination_effective_date,
 )
-from caqes_docs.assemble import DocumentMetadata
-from caqes_docs.campaign import Campaign
-from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
-from caqes_docs.files import write_bytes, write_json
-from caqes_docs.models import ROLES, Contract
-from caqes_docs.registry import (
+from caqes_docs.registry.store import (
     AMENDMENT,
     CONTRACT,
     SIGNED,
@@ -49,13 +51,11 @@ from caqes_docs.registry import (
     missing_parties,
     now_iso,
 )
-from caqes_docs.render import TemplateSet, date_fr, render_docx
 from caqes_docs.resources import shipped_dir
-from caqes_docs.signable import SignableJob, issued_record, make_signable, record_path
-from caqes_docs.verify import (
+from caqes_docs.signatures.verify import (
     SIGNED as FIELD_SIGNED,
 )
-from caqes_docs.verify import (
+from caqes_docs.signatures.verify import (
     IssuedRecord,
     VerificationReport,
     keywords_reference,

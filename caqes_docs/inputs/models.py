@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from caqes_docs.catalogue import catalogue
-from caqes_docs.finess import Finess
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.finess import Finess
 
 MAX_YEARS = 5
 ROLES = ("ETAB", "CPAM", "ARS")

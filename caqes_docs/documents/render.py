@@ -23,11 +23,11 @@ import jinja2
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from caqes_docs.catalogue import catalogue
+from caqes_docs.documents.package import PackageWriter
 from caqes_docs.errors import TemplateError
 from caqes_docs.files import write_bytes
-from caqes_docs.models import ActionRow, Contract, Party, Representative
-from caqes_docs.package import PackageWriter
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.models import ActionRow, Contract, Party, Representative
 from caqes_docs.resources import shipped_dir
 
 MONTHS = (

@@ -11,11 +11,19 @@ from pathlib import Path
 
 from pydantic import Field
 
-from caqes_docs.campaign import Campaign
-from caqes_docs.catalogue import catalogue
 from caqes_docs.errors import InputError
-from caqes_docs.models import Action, ActionRow, Contract, Establishment, Model, Volet1, Volet2
-from caqes_docs.validation import InvalidData, read_yaml, validate
+from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.models import (
+    Action,
+    ActionRow,
+    Contract,
+    Establishment,
+    Model,
+    Volet1,
+    Volet2,
+)
+from caqes_docs.inputs.validation import InvalidData, read_yaml, validate
 
 
 class Volet2Selection(Model):

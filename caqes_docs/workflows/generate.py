@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from caqes_docs.assemble import contract_metadata
-from caqes_docs.campaign import Campaign, load_campaign
-from caqes_docs.contract_file import load_contract
+from caqes_docs.documents.render import RenderedContract, TemplateSet, render_contract
 from caqes_docs.errors import CaqesError, ConversionError
 from caqes_docs.files import sha256_file
-from caqes_docs.models import Contract
-from caqes_docs.registry import Registry
-from caqes_docs.render import RenderedContract, TemplateSet, render_contract
-from caqes_docs.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.inputs.campaign import Campaign, load_campaign
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.inputs.models import Contract
+from caqes_docs.pdf.assemble import contract_metadata
+from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.registry.store import Registry
 
 ANNEX_TITLES = {
     1: "Annexe 1 — Volet pertinence des prescriptions",

@@ -1,10 +1,10 @@
 """From DOCX files to one signable PDF/A-2b per contract, with its "issued digest" record.
 
 For each job (a contract DOCX and its annex DOCX files), the documents are converted through a
-:class:`~caqes_docs.convert.SofficePool` in streaming mode; as soon as every part of a job is
-converted, the anchors give the fields' places (:mod:`caqes_docs.fields`), the annexes, the
+:class:`~caqes_docs.pdf.convert.SofficePool` in streaming mode; as soon as every part of a job is
+converted, the anchors give the fields' places (:mod:`caqes_docs.pdf.fields`), the annexes, the
 bookmarks, the metadata and the three empty signature fields are added to the contract's PDF in
-one revision (:mod:`caqes_docs.assemble`), the PDF is written atomically and its record
+one revision (:mod:`caqes_docs.pdf.assemble`), the PDF is written atomically and its record
 ``X.emission.json`` beside ``X.pdf``::
 
     {"fichier": "X.pdf", "sha256": "…", "taille": 123456, "reference": "…",
@@ -28,12 +28,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from caqes_docs.assemble import DocumentMetadata, Part, assemble
-from caqes_docs.convert import DEFAULT_TIMEOUT_S, ConversionTask, CoreRotation, SofficePool
 from caqes_docs.errors import CaqesError, VerificationError
-from caqes_docs.fields import SIGNATURE_FIELDS, FieldGeometry, find_anchors, plan_fields
 from caqes_docs.files import write_bytes, write_json
-from caqes_docs.verify import sidecar_path
+from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
+from caqes_docs.pdf.convert import DEFAULT_TIMEOUT_S, ConversionTask, CoreRotation, SofficePool
+from caqes_docs.pdf.fields import SIGNATURE_FIELDS, FieldGeometry, find_anchors, plan_fields
+from caqes_docs.signatures.verify import sidecar_path
 
 __all__ = [
     "RECORD_KEYS",

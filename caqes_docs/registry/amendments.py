@@ -29,12 +29,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
 
-from caqes_docs.campaign import Campaign
-from caqes_docs.catalogue import catalogue
-from caqes_docs.contract_file import complete_action_plan
+from caqes_docs.documents.render import build_context, date_fr
 from caqes_docs.errors import InputError
-from caqes_docs.finess import Finess
-from caqes_docs.models import (
+from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.contract_file import complete_action_plan
+from caqes_docs.inputs.finess import Finess
+from caqes_docs.inputs.models import (
     MAX_YEARS,
     ActionRow,
     Contract,
@@ -48,8 +49,13 @@ from caqes_docs.models import (
     add_years,
     duration_problem,
 )
-from caqes_docs.render import build_context, date_fr
-from caqes_docs.validation import InvalidData, format_location, read_yaml, translate, validate
+from caqes_docs.inputs.validation import (
+    InvalidData,
+    format_location,
+    read_yaml,
+    translate,
+    validate,
+)
 
 VOLET_LABELS = {1: "Pertinence des prescriptions", 2: "Pertinence des parcours et des séjours"}
 VOLET_NAMES = {"prescriptions": 1, "parcours": 2}
@@ -588,7 +594,7 @@ def plan_amendment(
 ) -> Amendment:
     """Check the changes of ``changes_file`` against ``current`` and apply them.
 
-    Raises :class:`~caqes_docs.validation.InvalidData` listing every problem, located.
+    Raises :class:`~caqes_docs.inputs.validation.InvalidData` listing every problem, located.
     """
     parsed = validate(ChangesFile, read_yaml(changes_file), file=changes_file)
     if parsed.reference is not None and parsed.reference != current.reference:

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from caqes_docs.errors import InputError
 from caqes_docs.files import write_bytes
-from caqes_docs.finess import finess_problem
+from caqes_docs.inputs.finess import finess_problem
 
 ROOT_NAME = "AC racine de démonstration CAQES"
 DEFAULT_CPAM_NAME = "CPAM de la Gironde"

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from caqes_docs.catalogue import catalogue
 from caqes_docs.errors import InputError
-from caqes_docs.fields import FieldGeometry
-from caqes_docs.finess import departement
-from caqes_docs.models import (
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.finess import departement
+from caqes_docs.inputs.models import (
     ROLES,
     Action,
     Ars,
@@ -21,8 +20,9 @@ from caqes_docs.models import (
     Theme,
     duration_problem,
 )
+from caqes_docs.inputs.validation import read_yaml, validate
+from caqes_docs.pdf.fields import FieldGeometry
 from caqes_docs.resources import data_file
-from caqes_docs.validation import read_yaml, validate
 
 DEFAULT_CAMPAIGN = "campagne-nouvelle-aquitaine-2022.yaml"
 

@@ -20,21 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs import __version__
-from caqes_docs.campaign import Campaign, load_campaign
+from caqes_docs.documents.render import RenderedContract, TemplateSet, render_contracts
 from caqes_docs.errors import CaqesError
 from caqes_docs.files import sha256_file, write_json
-from caqes_docs.generate import signable_job
-from caqes_docs.manifest import ENTRY, MANIFEST, read_entry
-from caqes_docs.registry import Registry
-from caqes_docs.render import RenderedContract, TemplateSet, render_contracts
-from caqes_docs.resources import data_file
-from caqes_docs.signable import JobResult, issued_record, iter_signable
-from caqes_docs.targeting import (
+from caqes_docs.inputs.campaign import Campaign, load_campaign
+from caqes_docs.inputs.targeting import (
     RefusedEstablishment,
     TargetedContract,
     read_targeting,
     write_rejects,
 )
+from caqes_docs.pdf.signable import JobResult, issued_record, iter_signable
+from caqes_docs.registry.store import Registry
+from caqes_docs.resources import data_file
+from caqes_docs.workflows.generate import signable_job
+from caqes_docs.workflows.manifest import ENTRY, MANIFEST, read_entry
 
 REJECTS = "rejets.csv"
 STAGING_PREFIX = ".en-cours-"

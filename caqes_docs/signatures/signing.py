@@ -63,8 +63,8 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from caqes_docs.errors import CaqesError, SigningError
 from caqes_docs.files import write_bytes
-from caqes_docs.models import ROLES
-from caqes_docs.verify import (
+from caqes_docs.inputs.models import ROLES
+from caqes_docs.signatures.verify import (
     PARTIES,
     SIGNATURE_FIELDS,
     IssuedRecord,

@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from pydantic import ValidationError
 
-from caqes_docs.campaign import Campaign
-from caqes_docs.catalogue import catalogue
-from caqes_docs.contract_file import build_contract, select_themes
 from caqes_docs.errors import InputError
 from caqes_docs.files import atomic_path, reading
-from caqes_docs.finess import finess_problem
-from caqes_docs.finess_extract import FinessEntry, FinessExtract, read_finess_extract
-from caqes_docs.models import ActionRow, Contract, Establishment, Volet1, Volet2
-from caqes_docs.validation import InvalidData, problems_from, validate
+from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.inputs.catalogue import catalogue
+from caqes_docs.inputs.contract_file import build_contract, select_themes
+from caqes_docs.inputs.finess import finess_problem
+from caqes_docs.inputs.finess_extract import FinessEntry, FinessExtract, read_finess_extract
+from caqes_docs.inputs.models import ActionRow, Contract, Establishment, Volet1, Volet2
+from caqes_docs.inputs.validation import InvalidData, problems_from, validate
 
 if TYPE_CHECKING:
     from openpyxl import Workbook

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.errors import InputError
-from caqes_docs.verify import IssuedRecord
+from caqes_docs.signatures.verify import IssuedRecord
 
 MANIFEST = "manifest.json"
 ENTRY = "etablissement.json"
