@@ -44,9 +44,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter, append_signature_field
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 
+from caqes_docs.issued import sidecar_path
 from caqes_docs.signatures.pki import DemoPki, create_demo_pki
 from caqes_docs.signatures.signing import load_p12, sign_documents
-from caqes_docs.signatures.verify import sidecar_path
 
 FINESS = "330781196"
 REFERENCE = "CAQES-NA-2026-330781196"

@@ -31,9 +31,9 @@ from pypdf import PdfReader
 from caqes_docs.cli import main
 from caqes_docs.inputs.finess import luhn_valid
 from caqes_docs.inputs.targeting import FLAG_RULE, PLAN_COLUMNS, REJECT_COLUMNS, targeting_columns
+from caqes_docs.issued import load_issued_record
 from caqes_docs.pdf import convert
 from caqes_docs.pdf.convert import soffice_command
-from caqes_docs.pdf.signable import issued_record
 from caqes_docs.registry.store import SUPERSEDED, Registry
 from caqes_docs.workflows.batch import RETIRED_PREFIX, STAGING_PREFIX, run_batch
 from caqes_docs.workflows.manifest import ENTRY, MANIFEST
@@ -212,7 +212,7 @@ def assert_complete(folder: Path) -> dict:
     for name, digest in entry["fichiers"].items():
         assert sha256(folder / name) == digest, name
     [pdf] = [name for name in entry["fichiers"] if name.endswith(".pdf")]
-    assert issued_record(folder / pdf)["sha256"] == entry["fichiers"][pdf]
+    assert load_issued_record(folder / pdf).sha256 == entry["fichiers"][pdf]
     assert entry["emission"]["sha256"] == entry["fichiers"][pdf]
     return entry
 
@@ -246,8 +246,8 @@ def test_each_establishment_gets_its_sources_and_one_signable_pdf(first: FirstRu
         assert all(spec.get("/FT") == "/Sig" and "/V" not in spec for spec in fields.values())
         # the contract and its annexes, merged: one bookmark per part
         assert len(pdf.outline) == 1 + len(volets)
-        record = issued_record(out / ej / f"{ref}.pdf")
-        assert (record["reference"], record["finess_ej"]) == (ref, ej)
+        record = load_issued_record(out / ej / f"{ref}.pdf")
+        assert (record.reference, record.finess_ej) == (ref, ej)
 
 
 def test_rows_are_grouped_by_finess_juridique_sites_in_file_order(first: FirstRun) -> None:

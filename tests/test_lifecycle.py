@@ -29,9 +29,11 @@ from caqes_docs.documents.render import render_contract
 from caqes_docs.errors import InputError, RegistryError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
-from caqes_docs.inputs.models import ROLES, Contract
+from caqes_docs.inputs.models import Contract
+from caqes_docs.issued import IssuedRecord, load_issued_record, write_issued_record
+from caqes_docs.parties import ROLES
 from caqes_docs.pdf.assemble import contract_metadata
-from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.pdf.signable import SignableJob, make_signable
 from caqes_docs.registry.amendments import (
     amendment_effective_date,
     plan_amendment,
@@ -74,7 +76,7 @@ class Keys:
 class Issued:
     contract: Contract
     pdf: bytes
-    record: dict[str, object]
+    record: IssuedRecord
     copies: dict[str, bytes]  # the copy each party returns, after signing
 
 
@@ -133,7 +135,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> dict[str, Is
         out[name] = Issued(
             contract,
             job.output.read_bytes(),
-            issued_record(job.output),
+            load_issued_record(job.output),
             {role: path.read_bytes() for role, path in copies.items()},
         )
     return out
@@ -186,7 +188,7 @@ def world(tmp_path: Path, keys: Keys, issued: dict[str, Issued]) -> Iterator[Wor
         pdf = tmp_path / "contrats" / f"{item.contract.reference}.pdf"
         pdf.parent.mkdir(exist_ok=True)
         pdf.write_bytes(item.pdf)
-        record_path(pdf).write_text(json.dumps(item.record), encoding="utf-8")
+        write_issued_record(pdf, item.record)
         registry.register_issued(item.contract, CONTRACT, pdf, item.record, campaign)
         world.pdfs[name] = pdf
     yield world

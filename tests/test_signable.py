@@ -28,9 +28,10 @@ from test_convert import (
 )
 
 from caqes_docs.errors import SignatureFieldError, VerificationError
+from caqes_docs.issued import load_issued_record, sidecar_path
 from caqes_docs.pdf.assemble import contract_metadata, parse_keywords
 from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
-from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.pdf.signable import SignableJob, make_signable
 
 REFERENCE = "CAQES-NA-2022-330781196"
 FINESS = "330781196"
@@ -144,24 +145,24 @@ def test_only_complete_documents_and_their_records_are_written(issued) -> None:
 
 def test_issued_record_matches_the_file(issued, complete: Path) -> None:
     _, _, results = issued
-    record = issued_record(complete)
+    record = load_issued_record(complete)
     data = complete.read_bytes()
-    assert record["fichier"] == "complet.pdf"
-    assert record["sha256"] == hashlib.sha256(data).hexdigest() == results["complet"].sha256
-    assert record["taille"] == len(data)
-    assert (record["reference"], record["finess_ej"]) == (REFERENCE, FINESS)
+    assert record.file_name == "complet.pdf"
+    assert record.sha256 == hashlib.sha256(data).hexdigest() == results["complet"].sha256
+    assert record.size == len(data)
+    assert (record.reference, record.finess_ej) == (REFERENCE, FINESS)
     info, _ = _info_and_xmp(complete)
-    issued_at = datetime.fromisoformat(record["emis_le"])
+    issued_at = datetime.fromisoformat(record.issued_at or "")
     assert issued_at.tzinfo is not None
     assert info["/CreationDate"].startswith(f"D:{issued_at:%Y%m%d%H%M%S}")
 
 
 def test_missing_record_is_a_verification_error(tmp_path: Path) -> None:
     with pytest.raises(VerificationError, match="fiche d'émission introuvable"):
-        issued_record(tmp_path / "absent.pdf")
-    record_path(tmp_path / "x.pdf").write_text('{"fichier": "x.pdf"}')
+        load_issued_record(tmp_path / "absent.pdf")
+    sidecar_path(tmp_path / "x.pdf").write_text('{"fichier": "x.pdf"}')
     with pytest.raises(VerificationError, match="incomplète"):
-        issued_record(tmp_path / "x.pdf")
+        load_issued_record(tmp_path / "x.pdf")
 
 
 def test_output_is_identified_as_pdfa_2b(complete: Path) -> None:

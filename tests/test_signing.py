@@ -32,6 +32,7 @@ from pyhanko.sign.validation import read_certification_data
 from pypdf import PdfReader
 
 from caqes_docs.errors import InputError, SigningError
+from caqes_docs.issued import IssuedRecord, sidecar_path
 from caqes_docs.signatures import signing
 from caqes_docs.signatures.pki import create_demo_pki
 from caqes_docs.signatures.signing import (
@@ -40,7 +41,7 @@ from caqes_docs.signatures.signing import (
     sign_documents,
     validation_context_for,
 )
-from caqes_docs.signatures.verify import IssuedRecord, sidecar_path, verify_document
+from caqes_docs.signatures.verify import verify_document
 
 pytest_plugins = ["conftest_pki"]
 
@@ -549,5 +550,5 @@ def test_an_unreadable_sidecar_is_reported(contract: Path, demo_signers) -> None
     before = contract.read_bytes()
     result = sign_one(contract, "ETAB", demo_signers["ETAB"])
     assert not result.ok
-    assert f"{sidecar_path(contract)} : fichier d'émission illisible" in result.error
+    assert f"{sidecar_path(contract)} : fiche d'émission illisible" in result.error
     assert contract.read_bytes() == before

@@ -23,14 +23,10 @@ from conftest_pki import (
 from pyhanko.pdf_utils import generic
 
 from caqes_docs.errors import VerificationError
+from caqes_docs.issued import IssuedRecord, sidecar_path
 from caqes_docs.signatures import verify
 from caqes_docs.signatures.signing import sign_documents
-from caqes_docs.signatures.verify import (
-    IssuedRecord,
-    read_hex_string,
-    sidecar_path,
-    verify_document,
-)
+from caqes_docs.signatures.verify import read_hex_string, verify_document
 
 pytest_plugins = ["conftest_pki"]
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
 from caqes_docs.documents.render import date_fr
-from caqes_docs.inputs.models import ROLES
+from caqes_docs.parties import ROLES
 from caqes_docs.registry.amendments import VOLET_NAMES
 from caqes_docs.registry.lifecycle import (
     REFUSED,

@@ -11,7 +11,8 @@ import click
 
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, fail, reports_errors
 from caqes_docs.inputs.campaign import load_campaign
-from caqes_docs.inputs.models import ROLES
+from caqes_docs.issued import IssuedRecord
+from caqes_docs.parties import ROLES
 from caqes_docs.signatures.pki import create_demo_pki
 from caqes_docs.signatures.signing import (
     LEVELS,
@@ -20,7 +21,7 @@ from caqes_docs.signatures.signing import (
     sign_documents,
     validation_context_for,
 )
-from caqes_docs.signatures.verify import SIGNED, IssuedRecord, VerificationReport, verify_document
+from caqes_docs.signatures.verify import SIGNED, VerificationReport, verify_document
 from caqes_docs.workflows.manifest import issued_from_manifest
 
 PDF_FILES = click.Path(exists=True, dir_okay=False, path_type=Path)

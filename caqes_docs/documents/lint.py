@@ -1,8 +1,10 @@
 """Checking a template an officer may have edited, before any contract is rendered with it.
 
-Four checks: Jinja syntax (located by paragraph), variables the context does not provide,
-a render with sample data (catches unknown attributes such as ``etablissement.nomm``), and —
-for a contract model — each signature anchor exactly once, in one run of white text.
+The checks: links to anything outside the document (refused at rendering), Jinja tags in
+places docxtpl does not render (they would reach the contract as written), Jinja syntax
+(located by paragraph), variables the context does not provide, a render with sample data
+(catches unknown attributes such as ``etablissement.nomm``), and — for a contract model —
+each signature anchor exactly once, in one run of white text.
 """
 
 from __future__ import annotations
@@ -18,16 +20,34 @@ from docx import Document
 from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from jinja2 import meta
+from lxml import etree
 
-from caqes_docs.documents.render import build_context, make_environment
+from caqes_docs.documents.archive import Package, external_links, read_package
+from caqes_docs.documents.render import (
+    CORE_PART,
+    CORE_PROPERTIES,
+    Source,
+    build_context,
+    make_environment,
+    template_sources,
+)
 from caqes_docs.errors import TemplateError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.parties import ANCHORS
 from caqes_docs.registry.amendments import amendment_context, plan_amendment, termination_context
 from caqes_docs.resources import shipped_dir
 
-ANCHORS = ("/s1_ETAB/", "/d1_ETAB/", "/s2_CPAM/", "/d2_CPAM/", "/s3_ARS/", "/d3_ARS/")
 _TAGS = re.compile(r"<[^>]+>")
+_JINJA = re.compile(r"\{[{%#]|[}%#]\}")
+_PART_LABELS = {
+    "word/endnotes.xml": "notes de fin",
+    "word/comments.xml": "commentaires",
+    "docProps/app.xml": "propriétés étendues du document",
+    "docProps/custom.xml": "propriétés personnalisées du document",
+    "word/document.xml": "corps du document",
+    "word/settings.xml": "paramètres du document",
+}
 
 
 @dataclass(frozen=True)
@@ -56,54 +76,95 @@ def sample_context(template_name: str) -> dict:
     return build_context(contract)
 
 
-def _parts_xml(template: DocxTemplate) -> list[tuple[str, str]]:
-    """(part name, patched XML with one paragraph per line) for body, headers, footers."""
-    template.init_docx()
-    parts = [("corps du document", template.get_xml())]
-    for uri, label in ((template.HEADER_URI, "en-tête"), (template.FOOTER_URI, "pied de page")):
-        parts += [
-            (label, template.get_part_xml(part)) for _, part in template.get_headers_footers(uri)
-        ]
-    return [
-        (name, re.sub(r"<w:p([ >])", r"\n<w:p\1", template.patch_xml(xml))) for name, xml in parts
-    ]
-
-
 def _paragraph_text(xml: str, lineno: int) -> str:
     lines = xml.splitlines()
     text = _TAGS.sub("", lines[lineno - 1]) if 0 < lineno <= len(lines) else ""
     return text.strip()[:80]
 
 
-def check_syntax(parts: list[tuple[str, str]], env: jinja2.Environment) -> list[Problem]:
+def check_syntax(sources: list[Source], env: jinja2.Environment) -> list[Problem]:
     problems = []
-    for name, xml in parts:
+    for source in sources:
         try:
-            env.parse(xml)
+            env.parse(source.xml)
         except jinja2.TemplateSyntaxError as exc:
-            place = f"{name}, paragraphe {max((exc.lineno or 1) - 1, 1)}"
-            snippet = _paragraph_text(xml, exc.lineno or 0)
+            place = source.label
+            if source.prop is None:
+                place += f", paragraphe {max((exc.lineno or 1) - 1, 1)}"
+            snippet = _paragraph_text(source.xml, exc.lineno or 0)
             problems.append(
                 Problem(place, f"erreur de syntaxe Jinja : {exc.message} — « {snippet} »")
             )
     return problems
 
 
-def check_variables(
-    parts: list[tuple[str, str]], env: jinja2.Environment, context: dict
-) -> list[Problem]:
+def check_variables(sources: list[Source], env: jinja2.Environment, context: dict) -> list[Problem]:
     problems = []
-    for name, xml in parts:
-        unknown = meta.find_undeclared_variables(env.parse(xml)) - set(context)
+    for source in sources:
+        unknown = meta.find_undeclared_variables(env.parse(source.xml)) - set(context)
         problems += [
-            Problem(name, f"variable « {var} » inconnue des modèles de données")
+            Problem(source.label, f"variable « {var} » inconnue des modèles de données")
             for var in sorted(unknown)
         ]
     return problems
 
 
-def check_render(path: Path, env: jinja2.Environment, context: dict) -> tuple[list[Problem], bytes]:
-    template = DocxTemplate(str(path))
+def check_unrendered(package: Package, sources: list[Source]) -> list[Problem]:
+    """Jinja tags where docxtpl never looks: they would reach the contract as written."""
+    rendered = {source.part for source in sources if source.prop is None}
+    problems = []
+    for info, data in package.parts:
+        name = info.filename
+        if name in rendered or not name.endswith((".xml", ".rels")):
+            continue
+        if name == CORE_PART:
+            problems += _unrendered_properties(data)
+            continue
+        # Word may split a tag over runs: look in the text without the XML tags too.
+        text = data.decode("utf-8", "replace")
+        found = _JINJA.search(text) or _JINJA.search(_TAGS.sub("", text))
+        if found:
+            problems.append(Problem(_PART_LABELS.get(name, name), _unrendered(found)))
+    return problems
+
+
+def _unrendered_properties(data: bytes) -> list[Problem]:
+    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False))
+    rendered = {qn(prop) for prop in CORE_PROPERTIES}
+    problems = []
+    for element in root:
+        found = _JINJA.search(element.text or "")
+        if element.tag not in rendered and found:
+            name = etree.QName(element).localname
+            problems.append(Problem(f"propriétés du document ({name})", _unrendered(found)))
+    return problems
+
+
+def _unrendered(found: re.Match[str]) -> str:
+    start = max(found.start() - 20, 0)
+    snippet = _TAGS.sub("", found.string[start : found.end() + 40]).strip()
+    return (
+        f"balise Jinja laissée telle quelle (« {snippet} ») : les variables ne sont remplacées "
+        "que dans le corps, les en-têtes, les pieds de page, les notes de bas de page et le "
+        "titre, l’objet, l’auteur, les commentaires, l’identifiant et la langue du document"
+    )
+
+
+def check_links(package: Package) -> list[Problem]:
+    return [
+        Problem(
+            _PART_LABELS.get(link.source, link.source),
+            f"lien externe ({link.kind}) vers « {link.target} » : le rendu refuse ce modèle ; "
+            "incorporer l’élément dans le document ou supprimer le lien",
+        )
+        for link in external_links(package.parts)
+    ]
+
+
+def check_render(
+    data: bytes, env: jinja2.Environment, context: dict
+) -> tuple[list[Problem], bytes]:
+    template = DocxTemplate(io.BytesIO(data))
     try:
         template.render(context, env, autoescape=True)
     except jinja2.UndefinedError as exc:
@@ -150,26 +211,28 @@ def check_template(path: Path, *, contract_model: bool | None = None) -> list[Pr
     """Every problem found in the template at ``path``; an empty list means it is usable.
 
     ``contract_model`` says whether signature anchors are required; by default, every model
-    except the annexes (``annexe*.docx``) must carry them.
+    except the annexes (``annexe*.docx``) must carry them. A file that is not a DOCX, or
+    too large once unpacked, raises :class:`TemplateError` before any part is parsed.
     """
     if contract_model is None:
         contract_model = not path.name.lower().startswith("annexe")
+    package = read_package(path)
     try:
-        template = DocxTemplate(str(path))
-        parts = _parts_xml(template)
+        sources = template_sources(DocxTemplate(io.BytesIO(package.data)))
     except Exception as exc:  # python-docx raises many types on a file that is not a DOCX
         raise TemplateError(
             f"{path} : ce n'est pas un document Word (.docx) lisible ({exc})"
         ) from None
+    problems = check_links(package) + check_unrendered(package, sources)
     env = make_environment()
-    problems = check_syntax(parts, env)
-    if problems:
-        return problems
+    syntax = check_syntax(sources, env)
+    if syntax:
+        return problems + syntax
     context = sample_context(path.name)
-    problems = check_variables(parts, env, context)
-    if problems:
-        return problems
-    problems, rendered = check_render(path, env, context)
-    if not problems and contract_model:
-        problems = check_anchors(rendered)
-    return problems
+    variables = check_variables(sources, env, context)
+    if variables:
+        return problems + variables
+    rendering, rendered = check_render(package.data, env, context)
+    if not rendering and contract_model:
+        rendering = check_anchors(rendered)
+    return problems + rendering

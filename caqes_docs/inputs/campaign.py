@@ -11,7 +11,6 @@ from caqes_docs.errors import InputError
 from caqes_docs.inputs.catalogue import catalogue
 from caqes_docs.inputs.finess import departement
 from caqes_docs.inputs.models import (
-    ROLES,
     Action,
     Ars,
     Model,
@@ -21,6 +20,7 @@ from caqes_docs.inputs.models import (
     duration_problem,
 )
 from caqes_docs.inputs.validation import read_yaml, validate
+from caqes_docs.parties import ROLES
 from caqes_docs.pdf.fields import FieldGeometry
 from caqes_docs.resources import data_file
 

@@ -15,7 +15,6 @@ from caqes_docs.inputs.catalogue import catalogue
 from caqes_docs.inputs.finess import Finess
 
 MAX_YEARS = 5
-ROLES = ("ETAB", "CPAM", "ARS")
 
 
 def _as_text(value: object) -> object:

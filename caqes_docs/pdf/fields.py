@@ -26,38 +26,19 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 
 from caqes_docs.errors import InputError, SignatureFieldError
+from caqes_docs.parties import PARTIES, Party
 from caqes_docs.pdf.pdfobjects import Name, PdfFile, Ref, Revision, Stream, text_string
 
 _PDFIUM_LOCK = threading.Lock()
 
 __all__ = [
-    "SIGNATURE_FIELDS",
     "AnchorBox",
     "FieldGeometry",
     "FieldPlacement",
-    "PartyField",
     "add_signature_fields",
     "find_anchors",
     "plan_fields",
 ]
-
-
-@dataclass(frozen=True)
-class PartyField:
-    """A party's field: its name, its two anchors, and the tooltip a reader shows."""
-
-    name: str
-    signature_anchor: str
-    date_anchor: str
-    label: str
-
-
-SIGNATURE_FIELDS: tuple[PartyField, ...] = (
-    PartyField("s1_ETAB", "/s1_ETAB/", "/d1_ETAB/", "Signature de l'établissement"),
-    PartyField("s2_CPAM", "/s2_CPAM/", "/d2_CPAM/", "Signature de la CPAM"),
-    PartyField("s3_ARS", "/s3_ARS/", "/d3_ARS/", "Signature de l'ARS"),
-)
-"""In signing order: établissement, CPAM, ARS."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +171,7 @@ def _collect(document: pdfium.PdfDocument, index: int, found: dict[str, list[Anc
 def plan_fields(
     anchors: dict[str, AnchorBox],
     geometry: FieldGeometry = FieldGeometry(),
-    specs: Sequence[PartyField] = SIGNATURE_FIELDS,
+    specs: Sequence[Party] = PARTIES,
     *,
     source: str = "document",
 ) -> list[FieldPlacement]:
@@ -207,7 +188,7 @@ def plan_fields(
 
 
 def _placement(
-    spec: PartyField,
+    spec: Party,
     anchors: dict[str, AnchorBox],
     geometry: FieldGeometry,
     source: str,
@@ -234,7 +215,7 @@ def _placement(
     lly = min(bottom, sign.y0, date.y0)
     ury = max(top, sign.y1, date.y1)
     box = (math.floor(llx), math.floor(lly), math.ceil(urx), math.ceil(ury))
-    return FieldPlacement(spec.name, spec.label, sign.page, box)
+    return FieldPlacement(spec.field, spec.tooltip, sign.page, box)
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:

@@ -17,7 +17,6 @@ half written, nor without its record.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -26,27 +25,21 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from caqes_docs.errors import CaqesError, VerificationError
-from caqes_docs.files import write_bytes, write_json
+from caqes_docs.errors import CaqesError
+from caqes_docs.files import write_bytes
+from caqes_docs.issued import IssuedRecord, write_issued_record
+from caqes_docs.parties import ANCHORS
 from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
 from caqes_docs.pdf.convert import DEFAULT_TIMEOUT_S, ConversionTask, CoreRotation, SofficePool
-from caqes_docs.pdf.fields import SIGNATURE_FIELDS, FieldGeometry, find_anchors, plan_fields
-from caqes_docs.signatures.verify import sidecar_path
+from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
 
 __all__ = [
-    "RECORD_KEYS",
     "JobResult",
     "SignableJob",
-    "issued_record",
     "iter_signable",
     "make_signable",
-    "record_path",
 ]
-
-RECORD_KEYS = ("fichier", "sha256", "taille", "reference", "finess_ej", "emis_le")
-_ANCHORS = [text for spec in SIGNATURE_FIELDS for text in (spec.signature_anchor, spec.date_anchor)]
 
 
 @dataclass(frozen=True)
@@ -78,25 +71,6 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-# The record's name beside its PDF is decided once, by the verifier that reads it back.
-record_path = sidecar_path
-
-
-def issued_record(pdf: Path) -> dict[str, Any]:
-    """The issued-digest record written beside ``pdf`` when it was issued."""
-    path = record_path(pdf)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise VerificationError(f"{path} : fiche d'émission introuvable") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationError(f"{path} : fiche d'émission illisible ({exc})") from exc
-    missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
-    if missing:
-        raise VerificationError(f"{path} : fiche d'émission incomplète ({', '.join(missing)})")
-    return record
 
 
 def make_signable(
@@ -216,7 +190,7 @@ def _finish(pending: _Pending) -> JobResult:
             for task, (source, title) in zip(pending.tasks, job.parts(), strict=True)
         ]
         contract = parts[0]
-        anchors = find_anchors(contract.pdf, _ANCHORS, source=contract.name)
+        anchors = find_anchors(contract.pdf, ANCHORS, source=contract.name)
         placements = plan_fields(anchors, job.geometry, source=contract.name)
         lap("anchors")
         signable = assemble(parts, job.metadata, placements, now=moment)
@@ -237,17 +211,18 @@ def _finish(pending: _Pending) -> JobResult:
 def _issue(job: SignableJob, pdf: bytes, digest: str, moment: datetime) -> None:
     """Write the PDF, then its record; without its record the PDF is removed again."""
     output = Path(job.output)
-    record = {
-        "fichier": output.name,
-        "sha256": digest,
-        "taille": len(pdf),
-        "reference": job.reference,
-        "finess_ej": job.finess_ej,
-        "emis_le": moment.isoformat(),
-    }
+    record = IssuedRecord(
+        sha256=digest,
+        size=len(pdf),
+        source=output.name,
+        reference=job.reference,
+        finess_ej=job.finess_ej,
+        file_name=output.name,
+        issued_at=moment.isoformat(),
+    )
     write_bytes(output, pdf)
     try:
-        write_json(record_path(output), record)
+        write_issued_record(output, record)
     except BaseException:
         output.unlink(missing_ok=True)
         raise

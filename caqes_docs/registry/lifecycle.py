@@ -25,9 +25,11 @@ from caqes_docs.documents.render import TemplateSet, date_fr, render_docx
 from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
 from caqes_docs.files import write_bytes, write_json
 from caqes_docs.inputs.campaign import Campaign
-from caqes_docs.inputs.models import ROLES, Contract
+from caqes_docs.inputs.models import Contract
+from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path
+from caqes_docs.parties import ROLES
 from caqes_docs.pdf.assemble import DocumentMetadata
-from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.pdf.signable import SignableJob, make_signable
 from caqes_docs.registry.amendments import (
     VOLET_LABELS,
     amendment_context,
@@ -56,7 +58,6 @@ from caqes_docs.signatures.verify import (
     SIGNED as FIELD_SIGNED,
 )
 from caqes_docs.signatures.verify import (
-    IssuedRecord,
     VerificationReport,
     keywords_reference,
     load_trust_roots,
@@ -482,11 +483,16 @@ def _issue_and_register(
         raise ConversionError(f"{job.pdf.name} : {result.error}")
     try:
         return registry.register_issued(
-            job.consolidated, job.kind, job.pdf, issued_record(job.pdf), campaign, terms=terms
+            job.consolidated,
+            job.kind,
+            job.pdf,
+            load_issued_record(job.pdf),
+            campaign,
+            terms=terms,
         )
     except CaqesError:
         job.pdf.unlink(missing_ok=True)
-        record_path(job.pdf).unlink(missing_ok=True)
+        sidecar_path(job.pdf).unlink(missing_ok=True)
         raise
 
 

@@ -25,14 +25,17 @@ import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from caqes_docs.errors import RegistryError
+from caqes_docs.errors import RegistryError, VerificationError
 from caqes_docs.inputs.campaign import Campaign
-from caqes_docs.inputs.models import ROLES, Contract
+from caqes_docs.inputs.models import Contract
+from caqes_docs.issued import IssuedRecord
+from caqes_docs.parties import ROLES
 
 DEFAULT_FILE = "caqes.db"
 ENV_VARIABLE = "CAQES_REGISTRY"
@@ -43,11 +46,17 @@ AMENDMENT = "avenant"
 TERMINATION = "resiliation"
 KINDS = (CONTRACT, AMENDMENT, TERMINATION)
 
-# Document statuses.
-ISSUED = "émis"
-SIGNING = "en signature"
-SIGNED = "signé"
-SUPERSEDED = "remplacé"
+
+class DocumentStatus(StrEnum):
+    """Where a document stands in the registry."""
+
+    ISSUED = "émis"
+    SIGNING = "en signature"
+    SIGNED = "signé"
+    SUPERSEDED = "remplacé"
+
+
+ISSUED, SIGNING, SIGNED, SUPERSEDED = DocumentStatus
 
 # One entry per schema version; each is a list of statements run in one transaction.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -394,7 +403,7 @@ class Registry:
         contract: Contract,
         kind: str,
         pdf_path: str | os.PathLike[str],
-        issued_record: Mapping[str, Any],
+        issued_record: IssuedRecord,
         campaign: Campaign | str,
         *,
         terms: DocumentTerms | None = None,
@@ -455,7 +464,7 @@ class Registry:
         pdf_path: str | os.PathLike[str],
         digest: str,
         size: int,
-        record: Mapping[str, Any],
+        record: IssuedRecord,
     ) -> int:
         est = contract.establishment
         rows = self._query("SELECT * FROM contracts WHERE reference = ?", (contract.reference,))
@@ -551,7 +560,7 @@ class Registry:
         pdf_path: str | os.PathLike[str],
         digest: str,
         size: int,
-        record: Mapping[str, Any],
+        record: IssuedRecord,
     ) -> int:
         current = self.contract(contract.reference)
         if current.current_version.number != terms.based_on_version:
@@ -600,7 +609,7 @@ class Registry:
         pdf_path: str | os.PathLike[str],
         digest: str,
         size: int,
-        record: Mapping[str, Any],
+        record: IssuedRecord,
         *,
         signature_date: dt.date | None = None,
         effective_date: dt.date | None = None,
@@ -621,7 +630,7 @@ class Registry:
                 str(Path(pdf_path).resolve()),
                 digest,
                 size,
-                str(record.get("emis_le") or now_iso()),
+                record.issued_at or now_iso(),
                 signature_date.isoformat() if signature_date else None,
                 effective_date.isoformat() if effective_date else None,
                 ISSUED,
@@ -954,23 +963,13 @@ class Registry:
         return problems
 
 
-def _issued_digest(pdf: Path, record: Mapping[str, Any]) -> tuple[str, int]:
+def _issued_digest(pdf: Path, record: IssuedRecord) -> tuple[str, int]:
     """The record's digest and size, checked against the file it describes."""
     try:
-        digest = str(record["sha256"]).lower()
-        size = int(record["taille"])
-    except (KeyError, TypeError, ValueError):
-        raise RegistryError(
-            f"{pdf} : fiche d'émission incomplète (« sha256 » et « taille » attendus)"
-        ) from None
-    try:
-        with open(pdf, "rb") as handle:
-            head = handle.read(size)
-    except OSError as exc:
-        raise RegistryError(f"{pdf} : lecture impossible ({exc.strerror or exc})") from None
-    if len(head) != size or hashlib.sha256(head).hexdigest() != digest:
-        raise RegistryError(f"{pdf} : le fichier ne correspond pas à sa fiche d'émission")
-    return digest, size
+        record.check_file(pdf)
+    except VerificationError as exc:
+        raise RegistryError(str(exc)) from None
+    return record.sha256, record.size or 0
 
 
 def _label(kind: str, number: int, volet: int | None) -> str:

@@ -63,19 +63,15 @@ from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from caqes_docs.errors import CaqesError, SigningError
 from caqes_docs.files import write_bytes
-from caqes_docs.inputs.models import ROLES
+from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
+from caqes_docs.parties import ROLES, party
 from caqes_docs.signatures.verify import (
-    PARTIES,
-    SIGNATURE_FIELDS,
-    IssuedRecord,
     SignatureFields,
     change_since_issued,
     integrity_problem,
     load_trust_roots,
     open_pdf,
-    read_issued_record,
     read_signature_fields,
-    sidecar_path,
     signer_common_name,
 )
 
@@ -588,20 +584,20 @@ def _check_fields(path: Path, fields: SignatureFields, role: str, order: tuple[s
         raise SigningError(
             f"{path} : champ(s) de signature inattendu(s) : {', '.join(fields.unexpected)}"
         )
-    name = SIGNATURE_FIELDS[role]
+    name = party(role).field
     if fields.filled(role):
-        raise SigningError(f"{path} : le champ {name} ({PARTIES[role]}) est déjà signé")
+        raise SigningError(f"{path} : le champ {name} ({party(role).name}) est déjà signé")
     position = order.index(role)
-    waiting = [PARTIES[r] for r in order[:position] if not fields.filled(r)]
+    waiting = [party(r).name for r in order[:position] if not fields.filled(r)]
     if waiting:
         raise SigningError(
-            f"{path} : signature {PARTIES[role]} hors ordre ; doit d'abord signer : "
+            f"{path} : signature {party(role).name} hors ordre ; doit d'abord signer : "
             f"{', '.join(waiting)}"
         )
-    ahead = [PARTIES[r] for r in order[position + 1 :] if fields.filled(r)]
+    ahead = [party(r).name for r in order[position + 1 :] if fields.filled(r)]
     if ahead:
         raise SigningError(
-            f"{path} : signature {PARTIES[role]} hors ordre ; a déjà signé après elle : "
+            f"{path} : signature {party(role).name} hors ordre ; a déjà signé après elle : "
             f"{', '.join(ahead)}"
         )
 
@@ -614,10 +610,10 @@ def _check_earlier_signatures(path: Path, fields: SignatureFields, order: tuple[
     """
     earlier = [r for r in order if fields.filled(r)]
     for index, role in enumerate(earlier):
-        problem = integrity_problem(fields.embedded[SIGNATURE_FIELDS[role]], with_diff=index == 0)
+        problem = integrity_problem(fields.embedded[party(role).field], with_diff=index == 0)
         if problem:
             raise SigningError(
-                f"{path} : la signature {SIGNATURE_FIELDS[role]} ({PARTIES[role]}) "
+                f"{path} : la signature {party(role).field} ({party(role).name}) "
                 f"n'est plus valide : {problem}"
             )
 
@@ -714,7 +710,7 @@ async def _pdf_signature(
     certify = job.role == job.order[0]
     long_term = job.level in _LEVELS_WITH_LATER_REVISIONS
     metadata = PdfSignatureMetadata(
-        field_name=SIGNATURE_FIELDS[job.role],
+        field_name=party(job.role).field,
         md_algorithm="sha256",
         subfilter=sig_fields.SigSeedSubFilter.PADES,
         certify=certify,
@@ -732,7 +728,7 @@ async def _pdf_signature(
             writer,
             existing_fields_only=True,
             bytes_reserved=bytes_reserved,
-            appearance_text_params={"party": PARTIES[job.role]},
+            appearance_text_params={"party": party(job.role).name},
             output=output,
         )
     except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:

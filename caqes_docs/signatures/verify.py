@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import binascii
 import dataclasses
-import hashlib
 import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,22 +50,28 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import ValidationContext
 
 from caqes_docs.errors import VerificationError
-from caqes_docs.inputs.models import ROLES
+from caqes_docs.issued import IssuedRecord, read_issued_record
+from caqes_docs.parties import PARTIES, ROLES, party
 
 # pyHanko logs every untrusted certificate path as a warning with a traceback; the report says
 # it in French. Without this handler, an application that configures no logging would get
 # those tracebacks on stderr (logging's last-resort handler); one that does still sees them.
 logging.getLogger("pyhanko").addHandler(logging.NullHandler())
 
-SIGNATURE_FIELDS: dict[str, str] = {"ETAB": "s1_ETAB", "CPAM": "s2_CPAM", "ARS": "s3_ARS"}
-PARTIES: dict[str, str] = {"ETAB": "Établissement", "CPAM": "CPAM", "ARS": "ARS"}
 # Same shape as the campaign's ``signature.certificats``: a text the signer's certificate
 # subject must contain, ``{finess_ej}`` standing for the establishment's FINESS juridique.
 DEFAULT_CERTIFICATE_RULES: dict[str, str] = {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}
-SIDECAR_SUFFIX = ".emission.json"
 
-SIGNED = "signé"
-PENDING = "en attente"
+
+class FieldStatus(StrEnum):
+    """Where a party's signature field stands."""
+
+    SIGNED = "signé"
+    PENDING = "en attente"
+
+
+SIGNED = FieldStatus.SIGNED
+PENDING = FieldStatus.PENDING
 NOT_CHECKED = "non vérifiée"
 MATCHES = "conforme"
 DIFFERS = "non conforme"
@@ -87,7 +93,6 @@ _HEX_STRING_BODY = re.compile(rb"[0-9A-Fa-f \n\r\t\f\x00]*")
 _PDF_WHITESPACE = b" \n\r\t\f\x00"
 _FINESS_KEYWORD = re.compile(r"finess_ej\s*=\s*((?:\d{2}|2[AB])\d{7})", re.I)
 _REFERENCE_KEYWORD = re.compile(r"reference\s*=\s*([^;,]+)", re.I)
-_EOF_MARK = re.compile(rb"%%EOF(\r\n|\r|\n)?")
 
 
 # --- reading hex strings in one pass ------------------------------------------------------------
@@ -125,78 +130,6 @@ def read_hex_string(stream: BinaryIO) -> generic.ByteStringObject | generic.Text
 generic.read_hex_string_from_stream = read_hex_string
 
 
-# --- the issued record ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IssuedRecord:
-    """What was issued: the SHA-256 of the issued bytes and, when known, their size."""
-
-    sha256: str
-    size: int | None = None
-    source: str = "empreinte fournie"
-    reference: str | None = None
-    finess_ej: str | None = None
-
-    @classmethod
-    def from_digest(cls, sha256: str, size: int | None = None) -> IssuedRecord:
-        """A record given by hand, e.g. the digest published when the contract was sent."""
-        digest = sha256.strip().lower()
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise VerificationError(
-                f"empreinte d'émission invalide : « {sha256} » (64 caractères hexadécimaux)"
-            )
-        return cls(sha256=digest, size=size)
-
-    def issued_size(self, data: bytes) -> int | None:
-        """Length of the issued prefix of ``data``, or None if ``data`` does not extend it.
-
-        Without a recorded size, every end of revision (``%%EOF``) is a candidate.
-        """
-        candidates = [self.size] if self.size is not None else _revision_ends(data)
-        for size in candidates:
-            if size <= len(data) and hashlib.sha256(data[:size]).hexdigest() == self.sha256:
-                return size
-        return None
-
-
-def sidecar_path(pdf: str | Path) -> Path:
-    """``X.pdf`` → ``X.emission.json`` beside it."""
-    path = Path(pdf)
-    return path.with_name(path.stem + SIDECAR_SUFFIX)
-
-
-def read_issued_record(pdf: str | Path) -> IssuedRecord | None:
-    """The record in the sidecar beside ``pdf``; None when there is no sidecar."""
-    path = sidecar_path(pdf)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VerificationError(f"{path} : fichier d'émission illisible ({exc})") from exc
-    try:
-        digest = str(raw["sha256"]).lower()
-        size = int(raw["taille"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise VerificationError(
-            f"{path} : fichier d'émission incomplet (« sha256 » et « taille » attendus)"
-        ) from exc
-    if not re.fullmatch(r"[0-9a-f]{64}", digest) or size <= 0:
-        raise VerificationError(f"{path} : empreinte ou taille invalide dans le fichier d'émission")
-    return IssuedRecord(
-        sha256=digest,
-        size=size,
-        source=path.name,
-        reference=raw.get("reference"),
-        finess_ej=raw.get("finess_ej"),
-    )
-
-
-def _revision_ends(data: bytes) -> list[int]:
-    return [match.end() for match in _EOF_MARK.finditer(data)]
-
-
 # --- reading the document ---------------------------------------------------------------------
 
 
@@ -218,16 +151,16 @@ class SignatureFields:
     unexpected: list[str]
 
     def filled(self, role: str) -> bool:
-        return SIGNATURE_FIELDS[role] in self.embedded
+        return party(role).field in self.embedded
 
     def missing(self) -> list[str]:
         present = set(self.embedded) | self.empty
-        return [name for name in SIGNATURE_FIELDS.values() if name not in present]
+        return [name for name in (p.field for p in PARTIES) if name not in present]
 
 
 def read_signature_fields(reader: PdfFileReader, name: str | Path) -> SignatureFields:
     """Sort the signature fields of ``reader`` into expected, timestamps and unexpected."""
-    expected = set(SIGNATURE_FIELDS.values())
+    expected = {p.field for p in PARTIES}
     embedded: dict[str, EmbeddedPdfSignature] = {}
     empty: set[str] = set()
     timestamps: list[EmbeddedPdfSignature] = []
@@ -604,8 +537,8 @@ async def _signature_report(
     finess: str | None,
     rules: Mapping[str, str] | None,
 ) -> SignatureReport:
-    name = SIGNATURE_FIELDS[role]
-    report = SignatureReport(field=name, role=role, party=PARTIES[role], status=PENDING)
+    name = party(role).field
+    report = SignatureReport(field=name, role=role, party=party(role).name, status=PENDING)
     signature = fields.embedded.get(name)
     if signature is None:
         if name not in fields.empty:
@@ -696,7 +629,7 @@ def _order_problem(fields: SignatureFields, order: tuple[str, ...]) -> str | Non
     signed = [role for role in order if fields.filled(role)]
     if signed != list(order[: len(signed)]):
         return f"ordre de signature non respecté (attendu : {' puis '.join(order)})"
-    revisions = [fields.embedded[SIGNATURE_FIELDS[role]].signed_revision for role in signed]
+    revisions = [fields.embedded[party(role).field].signed_revision for role in signed]
     if revisions != sorted(revisions):
         return f"ordre de signature non respecté (attendu : {' puis '.join(order)})"
     return None

@@ -30,7 +30,8 @@ from caqes_docs.inputs.targeting import (
     read_targeting,
     write_rejects,
 )
-from caqes_docs.pdf.signable import JobResult, issued_record, iter_signable
+from caqes_docs.issued import load_issued_record
+from caqes_docs.pdf.signable import JobResult, iter_signable
 from caqes_docs.registry.store import Registry
 from caqes_docs.resources import data_file
 from caqes_docs.workflows.generate import signable_job
@@ -103,7 +104,7 @@ def _not_replaceable(folder: Path) -> str | None:
         return f"{folder} contient des fichiers ajoutés depuis l'émission ({', '.join(extra)})"
     for pdf in folder.glob("*.pdf"):
         try:
-            changed = sha256_file(pdf) != issued_record(pdf)["sha256"]
+            changed = sha256_file(pdf) != load_issued_record(pdf).sha256
         except CaqesError:
             changed = True
         if changed:
@@ -132,7 +133,7 @@ def _entry(targeted: TargetedContract, staging: Path, inputs: str) -> dict[str, 
         path.name: sha256_file(path) for path in sorted(staging.iterdir()) if path.name != ENTRY
     }
     pdf = next(name for name in files if name.endswith(".pdf"))
-    record = issued_record(staging / pdf)
+    record = load_issued_record(staging / pdf).as_json()
     return {
         "finess_ej": contract.establishment.finess_ej,
         "reference": contract.reference,
@@ -249,7 +250,7 @@ def _register_current(
         pdf = folder / str(issued.get("fichier"))
         try:
             registry.register_issued(
-                targeted.contract, "contrat", pdf, issued_record(pdf), campaign
+                targeted.contract, "contrat", pdf, load_issued_record(pdf), campaign
             )
         except CaqesError as exc:
             report.up_to_date.remove(targeted.finess_ej)
@@ -305,7 +306,7 @@ def _complete(work: _Work, result: JobResult, registry: Registry, campaign: Camp
         def register(folder: Path) -> None:
             pdf = folder / name
             registry.register_issued(
-                work.targeted.contract, "contrat", pdf, issued_record(pdf), campaign
+                work.targeted.contract, "contrat", pdf, load_issued_record(pdf), campaign
             )
 
         _swap_into_place(work.staging, work.folder, register)

@@ -16,7 +16,7 @@ from pathlib import Path
 from caqes_docs.errors import InputError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.targeting import read_targeting
-from caqes_docs.pdf.signable import record_path
+from caqes_docs.issued import sidecar_path
 from caqes_docs.registry.lifecycle import ReceiveOutcome, StatusReport, receive, status
 from caqes_docs.registry.store import Registry
 from caqes_docs.resources import shipped_dir
@@ -74,7 +74,7 @@ def _copies(batch: BatchReport, exchange: Path) -> dict[str, Path]:
         issued = batch.out_dir / finess / entry["emission"]["fichier"]
         copy = exchange / issued.name
         shutil.copy2(issued, copy)
-        shutil.copy2(record_path(issued), record_path(copy))
+        shutil.copy2(sidecar_path(issued), sidecar_path(copy))
         copies[finess] = copy
     return copies
 

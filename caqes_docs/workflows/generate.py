@@ -12,8 +12,9 @@ from caqes_docs.files import sha256_file
 from caqes_docs.inputs.campaign import Campaign, load_campaign
 from caqes_docs.inputs.contract_file import load_contract
 from caqes_docs.inputs.models import Contract
+from caqes_docs.issued import load_issued_record, sidecar_path
 from caqes_docs.pdf.assemble import contract_metadata
-from caqes_docs.pdf.signable import SignableJob, issued_record, make_signable, record_path
+from caqes_docs.pdf.signable import SignableJob, make_signable
 from caqes_docs.registry.store import Registry
 
 ANNEX_TITLES = {
@@ -60,7 +61,7 @@ def replaceable(pdf: Path) -> bool:
     if not pdf.exists():
         return True
     try:
-        return sha256_file(pdf) == issued_record(pdf)["sha256"]
+        return sha256_file(pdf) == load_issued_record(pdf).sha256
     except (CaqesError, OSError):
         return False
 
@@ -112,11 +113,11 @@ def _issue_pdfs(report: GenerationReport, campaign: Campaign, registry_path: Pat
             pdf = Path(result.job.output)
             try:
                 registry.register_issued(
-                    item.contract, "contrat", pdf, issued_record(pdf), campaign
+                    item.contract, "contrat", pdf, load_issued_record(pdf), campaign
                 )
             except CaqesError as exc:
                 pdf.unlink(missing_ok=True)
-                record_path(pdf).unlink(missing_ok=True)
+                sidecar_path(pdf).unlink(missing_ok=True)
                 report.failed.append((item.source, exc))
                 continue
             item.pdf = pdf

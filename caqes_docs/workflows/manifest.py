@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.errors import InputError
-from caqes_docs.signatures.verify import IssuedRecord
+from caqes_docs.issued import IssuedRecord
 
 MANIFEST = "manifest.json"
 ENTRY = "etablissement.json"
@@ -41,10 +41,9 @@ def issued_from_manifest(manifest: Path, pdf: Path) -> IssuedRecord:
     for entry in data.get("etablissements", []) if isinstance(data, dict) else []:
         issued = entry.get("emission", {})
         if issued.get("fichier") == pdf.name:
-            return IssuedRecord(
-                sha256=issued["sha256"],
-                size=issued["taille"],
-                source=manifest.name,
+            return IssuedRecord.from_mapping(
+                issued,
+                manifest.name,
                 reference=entry.get("reference"),
                 finess_ej=entry.get("finess_ej"),
             )
