@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import shutil
 import unicodedata
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from docx import Document
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.opc.packuri import PackURI
+from docx.opc.part import Part
 from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from caqes_docs.documents.lint import ANCHORS, check_template
-from caqes_docs.documents.render import TemplateSet, build_context, date_fr, render_contract
+from caqes_docs.documents.archive import MAX_UNPACKED_BYTES
+from caqes_docs.documents.lint import ANCHORS, check_template, sample_context
+from caqes_docs.documents.render import (
+    FOOTNOTES,
+    TemplateSet,
+    build_context,
+    date_fr,
+    make_environment,
+    render_contract,
+    render_docx,
+)
 from caqes_docs.errors import TemplateError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
@@ -155,10 +169,11 @@ def test_rendered_packages_keep_the_template_parts(
             assert made.testzip() is None  # every part's CRC and size check out
             assert made.namelist() == source.namelist()
             changed = {name for name in source.namelist() if made.read(name) != source.read(name)}
-            # only what the template's Jinja tags touch: the body, headers and footers
+            # only what docxtpl renders: body, headers, footers and document properties
             assert "word/document.xml" in changed
             assert all(
-                re.fullmatch(r"word/(document|header\d*|footer\d*)\.xml", name) for name in changed
+                re.fullmatch(r"word/(document|header\d*|footer\d*)\.xml|docProps/core\.xml", name)
+                for name in changed
             )
 
 
@@ -260,3 +275,209 @@ def test_context_lists_sites_in_order() -> None:
     contract = load_contract(EXAMPLES / "chu-fictif-bordeaux.yaml", load_campaign())
     sites = build_context(contract)["etablissement"]["sites"]
     assert [s["numero"] for s in sites] == [1, 2, 3, 4, 5]
+
+
+# --- the compiled path renders what docxtpl renders, as docxtpl renders it --------------------
+
+FOOTNOTES_XML = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<w:footnotes xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+    '<w:footnote w:id="1"><w:p><w:r><w:t>Note : {{ etablissement.</w:t></w:r>'
+    "<w:r><w:t>raison_sociale }}</w:t></w:r></w:p></w:footnote></w:footnotes>"
+)
+
+
+def tagged_everywhere(path: Path, title: str = "Contrat {{ reference }}") -> Path:
+    """A model with tags in every place docxtpl renders: body (with a column loop), header,
+    footer, footnotes and document properties."""
+    doc = Document()
+    section = doc.sections[0]
+    section.header.paragraphs[0].text = "En-tête {{ reference }} {{ date_effet|date_fr }}"
+    section.footer.paragraphs[0].text = "Pied {{ etablissement.raison_sociale }}"
+    doc.add_paragraph("Corps {{ etablissement.raison_sociale }}")
+    table = doc.add_table(rows=1, cols=3)
+    for cell, text in zip(
+        table.rows[0].cells,
+        ("{%tc for site in etablissement.sites %}", "{{ site.finess }}", "{%tc endfor %}"),
+        strict=True,
+    ):
+        cell.text = text
+    notes = Part(
+        PackURI("/word/footnotes.xml"), FOOTNOTES, FOOTNOTES_XML.encode(), doc.part.package
+    )
+    doc.part.relate_to(notes, RT.FOOTNOTES)
+    doc.core_properties.title = title
+    doc.core_properties.subject = "{{ date_effet|date_fr }}"
+    doc.save(path)
+    return path
+
+
+def canonical_parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        return {
+            name: etree.tostring(etree.fromstring(package.read(name)), method="c14n")
+            for name in package.namelist()
+            if name.endswith((".xml", ".rels"))
+        }
+
+
+def assert_renders_as_docxtpl(template: Path, context: dict[str, Any], out: Path) -> None:
+    render_docx(template, context, out)
+    plain = DocxTemplate(str(template))
+    plain.render(context, make_environment(), autoescape=True)
+    buffer = io.BytesIO()
+    plain.save(buffer)
+    ours, theirs = canonical_parts(out.read_bytes()), canonical_parts(buffer.getvalue())
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        assert ours[name] == theirs[name], f"{template.name} : {name}"
+
+
+MODELS = [
+    ("templates/contrat.docx", "chu-fictif-bordeaux.yaml"),
+    ("templates/contrat.docx", "ch-fictif-limoges.yaml"),
+    ("templates/contrat.docx", "clinique-fictive-bayonne.yaml"),
+    ("annexes/annexe1.docx", "chu-fictif-bordeaux.yaml"),
+    ("annexes/annexe2.docx", "chu-fictif-bordeaux.yaml"),
+    ("templates/avenant.docx", None),
+    ("templates/resiliation.docx", None),
+]
+
+
+@pytest.mark.parametrize(("model", "example"), MODELS)
+def test_shipped_models_render_as_docxtpl_does(
+    tmp_path: Path, model: str, example: str | None
+) -> None:
+    template = ROOT / model
+    if example is None:
+        context = sample_context(template.name)
+    else:
+        context = build_context(load_contract(EXAMPLES / example, load_campaign()))
+    assert_renders_as_docxtpl(template, context, tmp_path / "out.docx")
+
+
+def test_tags_in_every_place_render_as_docxtpl_does(tmp_path: Path) -> None:
+    template = tagged_everywhere(tmp_path / "partout.docx")
+    context = sample_context("contrat.docx")
+    out = tmp_path / "out.docx"
+    assert_renders_as_docxtpl(template, context, out)
+    with zipfile.ZipFile(out) as package:
+        parts = {
+            name: package.read(name).decode("utf-8")
+            for name in package.namelist()
+            if name.endswith(".xml")
+        }
+    assert "<dc:title>Contrat CAQES-NA-2022-330990011</dc:title>" in parts["docProps/core.xml"]
+    assert "1er juillet 2022" in parts["docProps/core.xml"]
+    assert "En-tête CAQES-NA-2022-330990011" in parts["word/header1.xml"]
+    name = context["etablissement"]["raison_sociale"]
+    for part in ("word/footer1.xml", "word/footnotes.xml", "word/document.xml"):
+        assert name in parts[part], part
+    assert "330990060" in parts["word/document.xml"]  # the column loop ran
+    assert not any(re.search(r"\{[{%]", text) for text in parts.values())
+
+
+def test_document_title_prints_values_as_written(tmp_path: Path) -> None:
+    # docxtpl renders properties with the escaping environment: « A &amp; B » in the title.
+    template = tagged_everywhere(tmp_path / "titre.docx", "{{ etablissement.raison_sociale }}")
+    context = sample_context("contrat.docx")
+    context["etablissement"]["raison_sociale"] = "A & B <Océan>"
+    out = tmp_path / "out.docx"
+    render_docx(template, context, out)
+    assert Document(str(out)).core_properties.title == "A & B <Océan>"
+
+
+def test_an_edited_model_is_compiled_again(tmp_path: Path) -> None:
+    template = tagged_everywhere(tmp_path / "modele.docx", "Premier {{ reference }}")
+    context = sample_context("contrat.docx")
+    render_docx(template, context, tmp_path / "a.docx")
+    tagged_everywhere(tmp_path / "modele.docx", "Second titre, plus long {{ reference }}")
+    render_docx(template, context, tmp_path / "b.docx")
+    assert Document(str(tmp_path / "b.docx")).core_properties.title.startswith("Second")
+
+
+# --- check-template: what rendering would skip, what it refuses ------------------------------
+
+
+def _with_parts(source: Path, target: Path, changes: dict[str, bytes]) -> Path:
+    """A copy of ``source`` with parts replaced or added."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            zout.writestr(item, changes.pop(item.filename, zin.read(item.filename)))
+        for name, data in changes.items():
+            zout.writestr(name, data)
+    return target
+
+
+def test_check_template_reports_tags_rendering_would_leave(tmp_path: Path) -> None:
+    source = TemplateSet.shipped().contract
+    with zipfile.ZipFile(source) as package:
+        core = package.read("docProps/core.xml").decode("utf-8")
+    core = core.replace("<cp:keywords/>", "<cp:keywords>{{ reference }}</cp:keywords>")
+    comments = (
+        '<w:comments xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        '<w:comment w:id="0"><w:p><w:r><w:t>{{ cpam.nom }}</w:t></w:r></w:p></w:comment>'
+        "</w:comments>"
+    )
+    edited = _with_parts(
+        source,
+        tmp_path / "contrat.docx",
+        {"docProps/core.xml": core.encode(), "word/comments.xml": comments.encode()},
+    )
+    problems = [str(p) for p in check_template(edited)]
+    assert any(p.startswith("propriétés du document (keywords)") for p in problems), problems
+    assert any(p.startswith("commentaires") and "cpam.nom" in p for p in problems), problems
+    # tags in the title are rendered: no problem there
+    titled = tagged_everywhere(tmp_path / "annexe-titre.docx")
+    assert check_template(titled) == []
+
+
+def test_check_template_refuses_an_archive_too_large_once_unpacked(tmp_path: Path) -> None:
+    # 40 MB of zeros deflate to 40 KB: without a bound, every reader inflates them.
+    bomb = _with_parts(
+        TemplateSet.shipped().annex1,
+        tmp_path / "annexe-bombe.docx",
+        {"word/media/image1.png": bytes(MAX_UNPACKED_BYTES + 1)},
+    )
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(TemplateError, match="décompressé"):
+        check_template(bomb)
+    with pytest.raises(TemplateError, match="décompressé"):
+        render_docx(bomb, sample_context("annexe1.docx"), tmp_path / "out.docx")
+    assert not (tmp_path / "out.docx").exists()
+
+
+EXTERNAL_LINKS = [
+    ("hyperlink", "https://exemple.fr/contrat"),
+    ("image", "file:///C:/Logos/ars.png"),
+    ("oleObject", "file://serveur/partage/tableau.xlsx"),
+    ("attachedTemplate", "file://serveur/modeles/Normal.dotm"),
+]
+
+
+@pytest.mark.parametrize(("kind", "target"), EXTERNAL_LINKS)
+def test_external_links_are_reported_and_refused(tmp_path: Path, kind: str, target: str) -> None:
+    source = TemplateSet.shipped().annex1
+    part = "word/_rels/settings.xml.rels" if kind == "attachedTemplate" else None
+    link = (
+        f'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+        f'relationships/{kind}" Target="{target}" TargetMode="External"/>'
+    )
+    if part:  # settings.xml has no relationships yet
+        rels = (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns='
+            '"http://schemas.openxmlformats.org/package/2006/relationships"></Relationships>'
+        )
+    else:
+        with zipfile.ZipFile(source) as package:
+            rels = package.read("word/_rels/document.xml.rels").decode("utf-8")
+    rels = rels.replace("</Relationships>", link + "</Relationships>")
+    linked = _with_parts(
+        source, tmp_path / "annexe1.docx", {part or "word/_rels/document.xml.rels": rels.encode()}
+    )
+    problems = [str(p) for p in check_template(linked)]
+    assert any(f"lien externe ({kind})" in p and target in p for p in problems), problems
+    with pytest.raises(TemplateError, match=f"pointe hors du document.*{re.escape(target)}"):
+        render_docx(linked, sample_context("annexe1.docx"), tmp_path / "out.docx")
+    assert not (tmp_path / "out.docx").exists()

@@ -9,20 +9,22 @@ context is built here and only here.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
-import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
+from caqes_docs.documents.archive import read_package, refuse_external_links
 from caqes_docs.documents.package import PackageWriter
 from caqes_docs.errors import TemplateError
 from caqes_docs.files import write_bytes
@@ -64,8 +66,9 @@ class TemplateSet:
         )
 
 
-def make_environment() -> jinja2.Environment:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
+def make_environment(*, autoescape: bool = True) -> jinja2.Environment:
+    """Strict, and escaping for XML unless told otherwise (plain-text document properties)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=autoescape)
     env.filters["date_fr"] = date_fr
     return env
 
@@ -174,42 +177,106 @@ def build_context(contract: Contract) -> dict[str, Any]:
     }
 
 
+# What docxtpl's ``DocxTemplate.render`` renders, and so what this module renders: the body,
+# the headers and footers of the main document, the footnotes, and six core properties
+# (``render_properties``: author, comments, identifier, language, subject, title).
+FOOTNOTES = "application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"
+CORE_PROPERTIES = {
+    "dc:creator": "auteur",
+    "dc:description": "commentaires",
+    "dc:identifier": "identifiant",
+    "dc:language": "langue",
+    "dc:subject": "objet",
+    "dc:title": "titre",
+}
+CORE_PART = "docProps/core.xml"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One piece of a model that is rendered: its part, a French label, its Jinja source."""
+
+    part: str  # e.g. ``word/footer1.xml``; for a core property, ``docProps/core.xml``
+    label: str
+    xml: str  # patched by docxtpl, one paragraph per line (a core property: its plain text)
+    prop: str | None = None  # the core property's element, e.g. ``dc:title``
+
+
+def template_sources(template: DocxTemplate) -> list[Source]:
+    """Every piece of ``template`` docxtpl renders, patched as docxtpl does."""
+    template.init_docx()
+    sources = [Source("word/document.xml", "corps du document", template.get_xml())]
+    for uri, label in ((template.HEADER_URI, "en-tête"), (template.FOOTER_URI, "pied de page")):
+        sources += [
+            Source(part.partname.lstrip("/"), label, template.get_part_xml(part))
+            for _, part in template.get_headers_footers(uri)
+        ]
+    package = template.docx.part.package
+    sources += [
+        Source(part.partname.lstrip("/"), "notes de bas de page", part.blob.decode("utf-8"))
+        for part in package.iter_parts()
+        if part.content_type == FOOTNOTES
+    ]
+    sources = [
+        Source(s.part, s.label, _mark_paragraphs(template.patch_xml(s.xml))) for s in sources
+    ]
+    # Asked for properties a package lacks, python-docx would make some up: look first.
+    for part in package.iter_parts():
+        if part.partname != f"/{CORE_PART}":
+            continue
+        root = etree.fromstring(part.blob)
+        for prop in CORE_PROPERTIES:
+            element = root.find(qn(prop))
+            text = element.text if element is not None and element.text else ""
+            label = f"propriétés du document ({CORE_PROPERTIES[prop]})"
+            sources.append(Source(CORE_PART, label, text, prop))
+    return sources
+
+
 class _CompiledTemplate:
     """A docxtpl template prepared once and rendered many times.
 
     docxtpl re-reads the package, re-patches the XML and re-compiles the Jinja source on
-    every render, then rewrites the package through python-docx: most of the rendering time
-    of a campaign. Here the patched XML of the body, headers and footers is compiled once,
-    and each render applies docxtpl's own post-processing (table grid fixing, listing
-    resolution) before writing the package's other parts back unchanged.
+    every render, then rewrites the package through python-docx: ten times the cost of the
+    render itself (bench/bench_render.py). Here every piece docxtpl renders
+    (``template_sources``) is patched by docxtpl and compiled once; each render applies
+    docxtpl's own post-processing (table grid fixing, listing resolution) and writes the
+    package's other parts back unchanged. tests/test_render.py renders every shipped model,
+    and a model with tags in every renderable place, both ways and compares the XML.
     """
 
     def __init__(self, path: Path) -> None:
         self.name = path.name
-        self._docx = DocxTemplate(str(path))
-        self._docx.init_docx()
-        with zipfile.ZipFile(path) as package:
-            entries = [(info, package.read(info)) for info in package.infolist()]
-            self._head, self._tail = _around_body(package.read("word/document.xml"))
-        env = make_environment()
-        body = self._docx.get_xml()
+        package = read_package(path)
+        refuse_external_links(package.parts, path.name)
+        self._docx = DocxTemplate(io.BytesIO(package.data))
+        sources = template_sources(self._docx)
+        xml_env, text_env = make_environment(), make_environment(autoescape=False)
+        document = package.part("word/document.xml")
+        self._head, self._tail = _around_body(document)
         # docxtpl's table and drawing fixes need a parsed tree: only pay for it when the
         # template has cell tags (columns that come and go) or drawings (ids to renumber).
-        # Word may split a tag over several runs, hence the search in the text alone.
-        text = re.sub(r"<[^>]*>", "", body)
-        self._fix_tree = bool(_CELL_TAG.search(text)) or "docPr" in body
-        self._body = env.from_string(_mark_paragraphs(self._docx.patch_xml(body)))
-        self._parts: dict[str, jinja2.Template] = {}
-        for uri in (self._docx.HEADER_URI, self._docx.FOOTER_URI):
-            for _, part in self._docx.get_headers_footers(uri):
-                source = self._docx.patch_xml(self._docx.get_part_xml(part))
-                self._parts[part.partname.lstrip("/")] = env.from_string(_mark_paragraphs(source))
-        self._package = PackageWriter(entries, {"word/document.xml", *self._parts})
+        # Word may split a tag over several runs, hence the search in the text alone, and
+        # docxtpl's patch removes the ``tc`` of ``{%tc``, hence the search before it.
+        raw = self._docx.get_xml()
+        self._fix_tree = bool(_CELL_TAG.search(re.sub(r"<[^>]*>", "", raw))) or "docPr" in raw
+        self._body = xml_env.from_string(sources[0].xml)
+        self._parts = {s.part: xml_env.from_string(s.xml) for s in sources[1:] if not s.prop}
+        # Core properties are plain text, escaped by the XML serialiser: rendering them with
+        # the escaping environment would print « &amp; » in the title (docxtpl does so).
+        self._core = [(s.prop, text_env.from_string(s.xml)) for s in sources if s.prop]
+        self._core_xml = package.part(CORE_PART) if self._core else None
+        rendered = {"word/document.xml", *self._parts}
+        if self._core:
+            rendered.add(CORE_PART)
+        self._package = PackageWriter(package.parts, rendered)
 
     def render(self, context: dict[str, Any], output: Path) -> None:
         rendered = {"word/document.xml": self._document(context)}
         for name, template in self._parts.items():
             rendered[name] = self._finish(template.render(context)).encode("utf-8")
+        if self._core:
+            rendered[CORE_PART] = self._properties(context)
         write_bytes(output, self._package.build(rendered))
 
     def _document(self, context: dict[str, Any]) -> bytes:
@@ -221,6 +288,16 @@ class _CompiledTemplate:
         self._docx.fix_docpr_ids(body)
         # the body, serialised alone, declares the namespaces it uses again: still the same XML
         return self._head + etree.tostring(body, encoding="UTF-8") + self._tail
+
+    def _properties(self, context: dict[str, Any]) -> bytes:
+        assert self._core_xml is not None
+        root = etree.fromstring(self._core_xml)
+        for prop, template in self._core:
+            element = root.find(qn(prop))
+            if element is None:  # as python-docx does when docxtpl sets it
+                element = etree.SubElement(root, qn(prop))
+            element.text = template.render(context)
+        return etree.tostring(root, encoding="UTF-8", standalone=True)
 
     def _finish(self, xml: str) -> str:
         xml = xml.replace("\n<w:p>", "<w:p>").replace("\n<w:p ", "<w:p ")
@@ -247,24 +324,29 @@ _CELL_TAG = re.compile(r"\{%-?\s*tc\b")
 
 def _mark_paragraphs(src_xml: str) -> str:
     # As docxtpl does: one paragraph per line, so that Jinja's line numbers locate errors.
-    return src_xml.replace("<w:p>", "\n<w:p>").replace("<w:p ", "\n<w:p ")
+    return re.sub(r"<w:p([ >])", r"\n<w:p\1", src_xml)
 
 
-@cache
-def _template(path: Path) -> _CompiledTemplate:
+@lru_cache(maxsize=32)
+def _template(path: Path, mtime_ns: int, size: int) -> _CompiledTemplate:
+    # Keyed by the file's time stamp and size too: a model edited while a process runs (the
+    # portal) is compiled again.
     try:
         return _CompiledTemplate(path)
-    except FileNotFoundError:
-        raise TemplateError(f"modèle introuvable : {path}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{path.name} : erreur de syntaxe Jinja ({exc.message})") from None
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
         raise TemplateError(f"{path.name} : modèle illisible ({exc})") from None
 
 
 def render_docx(template_path: Path, context: dict[str, Any], output: Path) -> None:
     """Render one template into ``output`` (written whole or not at all)."""
-    template = _template(template_path.resolve())
+    path = template_path.resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        raise TemplateError(f"modèle introuvable : {template_path}") from None
+    template = _template(path, stat.st_mtime_ns, stat.st_size)
     try:
         template.render(context, output)
     except jinja2.UndefinedError as exc:

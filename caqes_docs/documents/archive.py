@@ -1,0 +1,136 @@
+"""Opening a DOCX model as the hostile file it may be: bounded, and closed to the outside.
+
+A DOCX is a zip archive. Its central directory states each part's uncompressed size before
+anything is inflated, and zipfile never returns more than that size, so checking the stated
+sizes bounds the memory any later reader (python-docx, docxtpl) can use. A model may also
+point outside itself: an image or OLE object linked rather than embedded, an attached
+template on a network share, a hyperlink. Rendering such a model would make Word or
+LibreOffice fetch the target when an officer opens a contract; such models are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from caqes_docs.errors import TemplateError
+
+# Our models weigh 45-80 KB unpacked; a model with a few high-resolution logos stays far
+# below these bounds, a zip bomb does not.
+MAX_UNPACKED_BYTES = 32 * 1024 * 1024
+MAX_PARTS = 500
+
+# What zipfile raises on a damaged archive; RuntimeError: an encrypted part;
+# NotImplementedError: an unknown compression method.
+_UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError)
+_RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+
+
+@dataclass(frozen=True)
+class ExternalLink:
+    """A relationship whose target lies outside the package."""
+
+    source: str  # the part that holds the link, e.g. ``word/document.xml``
+    kind: str  # the relationship type's last word: image, oleObject, attachedTemplate, …
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.source} : lien externe ({self.kind}) vers « {self.target} »"
+
+
+def check_bounds(archive: zipfile.ZipFile, name: str) -> None:
+    """Refuse an archive with too many parts or too many bytes once inflated."""
+    infos = archive.infolist()
+    if len(infos) > MAX_PARTS:
+        raise TemplateError(
+            f"{name} : modèle refusé, {len(infos)} parties dans l’archive (au plus {MAX_PARTS})"
+        )
+    unpacked = sum(info.file_size for info in infos)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise TemplateError(
+            f"{name} : modèle refusé, {unpacked // (1024 * 1024)} Mo une fois décompressé "
+            f"(au plus {MAX_UNPACKED_BYTES // (1024 * 1024)} Mo)"
+        )
+
+
+@dataclass(frozen=True)
+class Package:
+    """A model's bytes, read once, and its parts, read within the bounds."""
+
+    data: bytes
+    parts: list[tuple[zipfile.ZipInfo, bytes]]
+
+    def part(self, name: str) -> bytes:
+        for info, data in self.parts:
+            if info.filename == name:
+                return data
+        raise KeyError(f"partie {name} absente")
+
+
+def read_package(path: Path) -> Package:
+    """The model at ``path``, its bounds checked before any part is inflated."""
+    try:
+        if path.stat().st_size > MAX_UNPACKED_BYTES:
+            raise TemplateError(
+                f"{path.name} : modèle refusé, fichier de plus de "
+                f"{MAX_UNPACKED_BYTES // (1024 * 1024)} Mo"
+            )
+        data = path.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            check_bounds(archive, path.name)
+            return Package(data, [(info, archive.read(info)) for info in archive.infolist()])
+    except FileNotFoundError:
+        raise TemplateError(f"modèle introuvable : {path}") from None
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
+        # RuntimeError: an encrypted part; NotImplementedError: an unknown compression.
+        raise TemplateError(
+            f"{path.name} : ce n'est pas un document Word (.docx) lisible ({exc})"
+        ) from None
+
+
+def external_links(parts: list[tuple[zipfile.ZipInfo, bytes]]) -> list[ExternalLink]:
+    """The relationships of every part (``*.rels``) that point outside the package."""
+    links = []
+    for info, data in parts:
+        if not info.filename.endswith(".rels"):
+            continue
+        source = _source_part(info.filename)
+        try:
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False))
+        except etree.XMLSyntaxError:
+            raise TemplateError(f"{info.filename} : relations illisibles") from None
+        for rel in root.iter(_RELATIONSHIPS):
+            if rel.get("TargetMode", "Internal") == "External":
+                kind = re.split(r"[/#]", rel.get("Type", ""))[-1] or "inconnu"
+                links.append(ExternalLink(source, kind, rel.get("Target", "")))
+    return links
+
+
+def _source_part(rels_name: str) -> str:
+    # word/_rels/document.xml.rels describes word/document.xml; _rels/.rels the package.
+    folder, name = posixpath.split(rels_name)
+    return posixpath.join(posixpath.dirname(folder), name.removesuffix(".rels")) or "paquet"
+
+
+def refuse_external_links(parts: list[tuple[zipfile.ZipInfo, bytes]], name: str) -> None:
+    links = external_links(parts)
+    if links:
+        more = f" (et {len(links) - 1} autre(s))" if len(links) > 1 else ""
+        raise TemplateError(
+            f"{name} : modèle refusé, il pointe hors du document — {links[0]}{more} ; "
+            "incorporer l’élément ou supprimer le lien, puis lancer caqes check-template"
+        )
