@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -114,10 +115,61 @@ def test_bad_registry_files_are_refused_in_french(tmp_path: Path) -> None:
         Registry.open(tmp_path / "absent" / "caqes.db")
 
     newer = tmp_path / "futur.db"
+    Registry.open(newer).close()
     with sqlite3.connect(newer) as connection:
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RegistryError, match="plus récent que ce programme"):
         Registry.open(newer)
+
+
+def test_an_empty_file_is_not_turned_into_a_registry(tmp_path: Path) -> None:
+    empty = tmp_path / "caqes.db"
+    empty.touch()
+    with pytest.raises(RegistryError, match="fichier vide, ce n'est pas un registre caqes"):
+        Registry.open(empty)
+    assert empty.stat().st_size == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["caqes.db"]
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    foreign = tmp_path / "clients.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE clients (nom TEXT)")
+        connection.execute("PRAGMA user_version = 3")
+    before = foreign.read_bytes()
+    with pytest.raises(RegistryError, match="n'est pas un registre caqes"):
+        Registry.open(foreign)
+    assert foreign.read_bytes() == before
+
+
+def test_a_damaged_registry_is_one_french_line(tmp_path: Path) -> None:
+    path = tmp_path / "caqes.db"
+    with Registry.open(path) as registry:
+        for index in range(40):
+            _register(registry, tmp_path, index)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    # Overwrite a b-tree page past the schema page: the structure no longer adds up.
+    data[3 * page_size : 4 * page_size] = b"\xff" * page_size
+    path.write_bytes(bytes(data))
+    with pytest.raises(RegistryError, match=rf"^{re.escape(str(path))} : registre endommagé") as caught:
+        Registry.open(path).contracts()
+    assert "\n" not in str(caught.value)
+
+
+def test_a_damaged_json_value_names_the_registry(tmp_path: Path) -> None:
+    path = tmp_path / "caqes.db"
+    with Registry.open(path) as registry:
+        _register(registry, tmp_path, 1)
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE contract_versions SET data = '{pas du json'")
+    with Registry.open(path) as registry, pytest.raises(RegistryError) as caught:
+        registry.contracts()
+    assert str(caught.value) == (
+        f"{path} : registre endommagé, valeur illisible (version 1) ; restaurer une sauvegarde"
+    )
 
 
 # --- registration ---------------------------------------------------------------------------------

@@ -41,7 +41,6 @@ from caqes_docs.registry.amendments import (
 from caqes_docs.registry.store import (
     AMENDMENT,
     CONTRACT,
-    SIGNED,
     SUPERSEDED,
     TERMINATION,
     ContractRecord,
@@ -153,7 +152,7 @@ def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) 
     }
     try:
         with registry.transaction():
-            outcome = _record(path, data, registry, document, signed, _order(contract))
+            outcome = _record(path, data, registry, document, signed, contract.signing_order())
     except _Refused as refusal:
         return _identified(path, document, REFUSED, str(refusal))
     return outcome
@@ -185,11 +184,6 @@ def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
     return "document inconnu du registre : il ne prolonge aucun PDF émis enregistré"
 
 
-def _order(contract: ContractRecord) -> tuple[str, ...]:
-    campaign = contract.campaign_model()
-    return tuple(campaign.signature.order) if campaign else ROLES
-
-
 def _verify(
     path: Path, document: DocumentRecord, contract: ContractRecord, roots: list[x509.Certificate]
 ) -> VerificationReport:
@@ -207,7 +201,7 @@ def _verify(
         issued=issued,
         finess_ej=contract.finess_ej,
         rules=campaign.signature.certificates if campaign else None,
-        order=_order(contract),
+        order=contract.signing_order(),
     )
 
 
@@ -363,7 +357,7 @@ def status(registry: Registry, campaign: str | None = None) -> StatusReport:
         )
     rows = []
     for contract in registry.contracts(campaign):
-        order = _order(contract)
+        order = contract.signing_order()
         for document in registry.documents(contract.id):
             signatures = {sig.party: sig.signing_time for sig in registry.signatures(document.id)}
             waiting = missing_parties(list(signatures), order)
@@ -402,30 +396,9 @@ class IssuedDocument:
 
 
 def _check_can_amend(registry: Registry, contract: ContractRecord, what: str) -> None:
-    documents = registry.documents(contract.id)
-    version = contract.current_version
-    made_by = next(doc for doc in documents if doc.id == version.document_id)
-    # A résiliation that leaves its volet on record is the one of the last volet: the end.
-    if made_by.kind == TERMINATION and version.data.get(f"volet{made_by.volet}") is not None:
-        raise RegistryError(
-            f"contrat {contract.reference} : son dernier volet est résilié ({made_by.label}), "
-            f"il prend fin le {date_fr(version.contract().end_date)} ; {what} impossible"
-        )
-    initial = next(doc for doc in documents if doc.kind == CONTRACT)
-    if initial.status != SIGNED:
-        signed = [sig.party for sig in registry.signatures(initial.id)]
-        raise RegistryError(
-            f"contrat {contract.reference} : pas encore signé par les trois parties (en attente : "
-            f"{', '.join(missing_parties(signed, _order(contract)))}) ; {what} impossible"
-        )
-    pending = registry.pending_documents(contract.id)
-    if pending:
-        signed = [sig.party for sig in registry.signatures(pending[0].id)]
-        raise RegistryError(
-            f"contrat {contract.reference} : {pending[0].label} est encore en attente de "
-            f"signature ({', '.join(missing_parties(signed, _order(contract)))}) ; "
-            f"{what} impossible avant sa signature complète"
-        )
+    problem = registry.amendment_problem(contract, what)
+    if problem:
+        raise RegistryError(problem)
 
 
 def _next_number(registry: Registry, contract: ContractRecord) -> int:

@@ -131,8 +131,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_contract ON events(contract_id, id)",
         "CREATE INDEX events_document ON events(document_id, id)",
     ),
+    # The annual evaluations (caqes_docs/registry/evaluations.py): one version per change of
+    # inputs, the live one per contract and year not superseded.
+    (
+        """CREATE TABLE evaluations (
+            id INTEGER PRIMARY KEY,
+            contract_id INTEGER NOT NULL REFERENCES contracts(id),
+            year INTEGER NOT NULL,
+            number INTEGER NOT NULL CHECK (number >= 1),
+            digest TEXT NOT NULL,
+            data TEXT NOT NULL,
+            national TEXT NOT NULL,
+            regional TEXT NOT NULL,
+            total TEXT NOT NULL,
+            status TEXT NOT NULL,
+            report_path TEXT,
+            letter_path TEXT,
+            letter_sha256 TEXT,
+            letter_size INTEGER,
+            created_at TEXT NOT NULL,
+            UNIQUE (contract_id, year, number)
+        )""",
+        """CREATE UNIQUE INDEX evaluations_live ON evaluations(contract_id, year)
+            WHERE status != 'remplacée'""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# What tells a caqes registry from any other SQLite file: the tables of the first schema.
+REGISTRY_TABLES = frozenset({"campaigns", "contracts", "documents", "signatures", "events"})
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 
 
 def now_iso() -> str:
@@ -242,6 +269,11 @@ class ContractRecord:
                 f"configuration de la campagne « {self.campaign} » illisible ({exc})"
             ) from None
 
+    def signing_order(self) -> tuple[str, ...]:
+        """The parties in the order its campaign has them sign."""
+        campaign = self.campaign_model()
+        return tuple(campaign.signature.order) if campaign else ROLES
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -287,6 +319,7 @@ class Registry:
             )
         if not target.parent.is_dir():
             raise RegistryError(f"{target} : le dossier {target.parent} n'existe pas")
+        existed = target.exists()
         try:
             connection = sqlite3.connect(
                 target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
@@ -295,6 +328,8 @@ class Registry:
             raise RegistryError(f"{target} : ouverture du registre impossible ({exc})") from None
         registry = cls(connection, target)
         try:
+            if existed:
+                registry._check_identity()
             registry._configure()
             registry._migrate()
         except BaseException:
@@ -312,6 +347,30 @@ class Registry:
         self.close()
 
     # -- set-up ------------------------------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        """Refuse a file that is not a sound caqes registry, before anything is written to it.
+
+        An empty or foreign file would otherwise silently become a new, empty registry.
+        """
+        if self.path.stat().st_size == 0:
+            raise RegistryError(
+                f"{self.path} : fichier vide, ce n'est pas un registre caqes ; préciser le bon "
+                "fichier (--registry), ou supprimer celui-ci pour en créer un nouveau"
+            )
+        with self._errors("lecture"):
+            tables = {row[0] for row in self._conn.execute(_TABLES)}
+            if self.schema_version() == 0 or not REGISTRY_TABLES.issubset(tables):
+                raise RegistryError(
+                    f"{self.path} : cette base SQLite n'est pas un registre caqes ; préciser le "
+                    "bon fichier (--registry)"
+                )
+            damage = [row[0] for row in self._conn.execute("PRAGMA quick_check") if row[0] != "ok"]
+        if damage:
+            raise RegistryError(
+                f"{self.path} : registre endommagé (contrôle d'intégrité SQLite : {damage[0]}) ; "
+                "restaurer une sauvegarde"
+            )
 
     def _configure(self) -> None:
         with self._errors("ouverture"):
@@ -358,6 +417,11 @@ class Registry:
             if "not a database" in text:
                 raise RegistryError(
                     f"{self.path} : ce fichier n'est pas un registre SQLite"
+                ) from None
+            if "malformed" in text or "corrupt" in text:
+                raise RegistryError(
+                    f"{self.path} : registre endommagé (fichier SQLite corrompu) ; restaurer une "
+                    "sauvegarde"
                 ) from None
             if "locked" in text or "busy" in text:
                 raise RegistryError(
@@ -569,12 +633,9 @@ class Registry:
                 f"(n°{current.current_version.number}) depuis la préparation du document "
                 f"(n°{terms.based_on_version}) ; le préparer à nouveau"
             )
-        pending = self.pending_documents(current.id)
-        if pending:
-            raise RegistryError(
-                f"contrat {contract.reference} : {pending[0].label} est encore en attente de "
-                "signature"
-            )
+        problem = self.amendment_problem(current, _label(kind, terms.number, terms.volet))
+        if problem:
+            raise RegistryError(problem)
         document_id = self._insert_document(
             current.id,
             kind,
@@ -767,8 +828,8 @@ class Registry:
             finess_ej=row["finess_ej"],
             establishment=row["establishment"],
             campaign=row["campaign"],
-            campaign_data=json.loads(row["campaign_data"]) if row["campaign_data"] else None,
-            current_version=_version(versions[0]),
+            campaign_data=_loads(row["campaign_data"], self.path, "campagne du contrat"),
+            current_version=_version(versions[0], self.path),
         )
 
     def campaigns(self) -> list[str]:
@@ -779,7 +840,7 @@ class Registry:
             "SELECT * FROM contract_versions WHERE contract_id = ? ORDER BY number",
             (contract_id,),
         )
-        return [_version(row) for row in rows]
+        return [_version(row, self.path) for row in rows]
 
     def documents(
         self, contract_id: int | None = None, *, include_superseded: bool = False
@@ -793,6 +854,42 @@ class Registry:
             params.append(SUPERSEDED)
         return self._documents(" AND ".join(clauses) or "1", tuple(params))
 
+    def amendment_problem(self, contract: ContractRecord, what: str) -> str | None:
+        """Why ``contract`` cannot take ``what`` (an avenant, a résiliation) now, or None.
+
+        The rules, stated once: the contract has not ended by the résiliation of its last
+        volet, its initial version is signed by the three parties, and no other document of it
+        still awaits signatures.
+        """
+        documents = self.documents(contract.id)
+        version = contract.current_version
+        made_by = next(doc for doc in documents if doc.id == version.document_id)
+        # A résiliation that leaves its volet on record is the one of the last volet: the end.
+        if made_by.kind == TERMINATION and version.data.get(f"volet{made_by.volet}") is not None:
+            from caqes_docs.documents.render import date_fr  # docxtpl: only on this path
+
+            end = date_fr(version.contract().end_date)
+            return (
+                f"contrat {contract.reference} : son dernier volet est résilié "
+                f"({made_by.label}), il prend fin le {end} ; {what} impossible"
+            )
+        order = contract.signing_order()
+        initial = next(doc for doc in documents if doc.kind == CONTRACT)
+        if initial.status != SIGNED:
+            waiting = missing_parties([sig.party for sig in self.signatures(initial.id)], order)
+            return (
+                f"contrat {contract.reference} : pas encore signé par les trois parties "
+                f"(en attente : {', '.join(waiting)}) ; {what} impossible"
+            )
+        pending = self.pending_documents(contract.id)
+        if pending:
+            waiting = missing_parties([sig.party for sig in self.signatures(pending[0].id)], order)
+            return (
+                f"contrat {contract.reference} : {pending[0].label} est encore en attente de "
+                f"signature ({', '.join(waiting)}) ; {what} impossible avant sa signature complète"
+            )
+        return None
+
     def pending_documents(self, contract_id: int) -> list[DocumentRecord]:
         """Documents of the contract issued but not yet signed by the three parties."""
         return self._documents(
@@ -805,7 +902,7 @@ class Registry:
             f"WHERE {where} ORDER BY c.reference, d.number, d.id",
             params,
         )
-        return [_document(row) for row in rows]
+        return [_document(row, self.path) for row in rows]
 
     def document_extended_by(self, data: bytes) -> DocumentRecord | None:
         """The document whose issued PDF ``data`` starts with, byte for byte."""
@@ -876,7 +973,7 @@ class Registry:
             "campagnes": [
                 {
                     "nom": row["name"],
-                    "configuration": json.loads(row["data"]) if row["data"] else None,
+                    "configuration": _loads(row["data"], self.path, f"campagne {row['name']}"),
                     "enregistree_le": row["created_at"],
                 }
                 for row in self._query("SELECT * FROM campaigns ORDER BY name")
@@ -951,7 +1048,7 @@ class Registry:
     def _proposed_version(self, document_id: int) -> dict[str, Any] | None:
         """The consolidated contract an avenant makes current once signed by all."""
         row = self._query("SELECT proposed_version FROM documents WHERE id = ?", (document_id,))
-        return json.loads(row[0][0]) if row and row[0][0] else None
+        return _loads(row[0][0], self.path, f"document {document_id}") if row else None
 
     def integrity_problems(self) -> list[str]:
         """``PRAGMA integrity_check`` and ``foreign_key_check``; empty when all is well."""
@@ -980,7 +1077,19 @@ def _label(kind: str, number: int, volet: int | None) -> str:
     return f"résiliation volet {volet} (avenant n°{number})"
 
 
-def _document(row: sqlite3.Row) -> DocumentRecord:
+def _loads(text: str | None, registry: Path, what: str) -> Any:
+    """A JSON value of the registry; a damaged one is one French line, not a traceback."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise RegistryError(
+            f"{registry} : registre endommagé, valeur illisible ({what}) ; restaurer une sauvegarde"
+        ) from None
+
+
+def _document(row: sqlite3.Row, registry: Path) -> DocumentRecord:
     return DocumentRecord(
         id=int(row["id"]),
         contract_id=int(row["contract_id"]),
@@ -996,18 +1105,18 @@ def _document(row: sqlite3.Row) -> DocumentRecord:
         signature_date=_date(row["signature_date"]),
         effective_date=_date(row["effective_date"]),
         status=row["status"],
-        changes=tuple(json.loads(row["changes"])),
+        changes=tuple(_loads(row["changes"], registry, f"document {row['id']}") or ()),
         based_on_version=row["based_on_version"],
     )
 
 
-def _version(row: sqlite3.Row) -> VersionRecord:
+def _version(row: sqlite3.Row, registry: Path) -> VersionRecord:
     return VersionRecord(
         number=int(row["number"]),
         effective_date=dt.date.fromisoformat(row["effective_date"]),
         document_id=int(row["document_id"]),
         created_at=row["created_at"],
-        data=json.loads(row["data"]),
+        data=_loads(row["data"], registry, f"version {row['number']}") or {},
     )
 
 
