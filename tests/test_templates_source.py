@@ -25,7 +25,9 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from pypdf import PdfReader
 
-from caqes_docs.documents.render import make_environment
+from caqes_docs.documents.render import build_context, make_environment
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
 
 ROOT = Path(__file__).resolve().parent.parent
 ANCHORS = ("/s1_ETAB/", "/d1_ETAB/", "/s2_CPAM/", "/d2_CPAM/", "/s3_ARS/", "/d3_ARS/")
@@ -283,6 +285,25 @@ def test_a_volet_not_concluded_leaves_no_trace(volet1: bool, volet2: bool) -> No
     assert len(tables(docx)) == (3 if volet1 else 1)
 
 
+@pytest.mark.parametrize(
+    ("volet1", "volet2", "sites"),
+    [(True, True, 3), (False, True, 3), (True, False, 1), (False, True, 1)],
+    ids=["deux-volets", "volet2-seul", "volet1-un-site", "volet2-un-site"],
+)
+def test_contract_names_every_site_whatever_the_volets(
+    volet1: bool, volet2: bool, sites: int
+) -> None:
+    text = body_text(
+        render("templates/contrat.docx", make_context(sites, volet1=volet1, volet2=volet2))
+    )
+    article1 = text.index("Article 1 : le présent contrat concerne l’établissement suivant :")
+    lead = "Entités géographiques concernées :" if sites > 1 else "Entité géographique concernée :"
+    assert text[article1 + 4] == lead
+    for number in range(1, sites + 1):
+        line = f"–Finess géographique : 3307800{number:02d} — Site {number} {NASTY}"
+        assert text[article1 + 4 + number] == line  # "–", a tab, the site
+
+
 def test_regional_table_groups_indicators() -> None:
     docx = render("templates/contrat.docx", make_context())
     regional = tables(docx)[1]
@@ -443,6 +464,11 @@ def test_annex_table_has_a_repeated_header_and_one_row_per_action(
     text = body_text(docx)
     assert f"Contrat CAQES-NA-2022-330781196 — Centre hospitalier {NASTY} " in text[1]
     assert "/s1_ETAB/" not in "".join(text)
+    # Its pages follow the contract's in one PDF: the footer says which annex they are.
+    assert footer_text(docx) == (
+        f"Contrat CAQES-NA-2022-330781196 — plan d’actions du volet {number}"
+        f"Annexe {number} — page 1/1"  # the fields' placeholder values
+    )
 
 
 # --- through LibreOffice ----------------------------------------------------------------------
@@ -462,17 +488,22 @@ def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (work / "resiliation.docx").write_bytes(
         render("templates/resiliation.docx", termination_context(True))
     )
+    # Without keep-with-next, this example's « CF. ANNEXE 1 » line fell alone on a last page.
+    bayonne = load_contract(ROOT / "examples" / "clinique-fictive-bayonne.yaml", load_campaign())
+    (work / "bayonne.docx").write_bytes(render("templates/contrat.docx", build_context(bayonne)))
     # A profile of its own: another soffice running on the machine would hold the default one.
     profile = (work / "profile").as_uri()
     subprocess.run(
         [soffice, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
          "--outdir", str(work), str(work / "contrat.docx"), str(work / "annexe1.docx"),
-         str(work / "avenant.docx"), str(work / "resiliation.docx")],
+         str(work / "avenant.docx"), str(work / "resiliation.docx"),
+         str(work / "bayonne.docx")],
         check=True,
         capture_output=True,
         timeout=180,
     )  # fmt: skip
-    return {name: work / f"{name}.pdf" for name in ("contrat", "annexe1", "avenant", "resiliation")}
+    names = ("contrat", "annexe1", "avenant", "resiliation", "bayonne")
+    return {name: work / f"{name}.pdf" for name in names}
 
 
 def test_pdf_anchors_are_whole_invisible_words_on_the_signature_page(
@@ -534,3 +565,20 @@ def test_pdf_annex_repeats_its_header_on_each_page(pdfs: dict[str, Path]) -> Non
         for page in pdf.pages:
             assert page.width > page.height
             assert "Indicateur de suivi" in page.extract_text()
+
+
+@pytest.mark.parametrize("name", ["contrat", "bayonne"])
+def test_pdf_annex_references_stay_on_the_signature_page(pdfs: dict[str, Path], name: str) -> None:
+    with pdfplumber.open(pdfs[name]) as pdf:
+        pages = [page.extract_text() for page in pdf.pages]
+    last = pages[-1]
+    assert "/s1_ETAB/" in last and "/d3_ARS/" in last
+    assert "Date d’effet du contrat" in last
+    assert "CF. ANNEXE 1 : VOLET PERTINENCE DES PRESCRIPTIONS" in last
+
+
+def test_pdf_annex_pages_name_their_annex(pdfs: dict[str, Path]) -> None:
+    with pdfplumber.open(pdfs["annexe1"]) as pdf:
+        count = len(pdf.pages)
+        for number, page in enumerate(pdf.pages, start=1):
+            assert f"Annexe 1 — page {number}/{count}" in page.extract_text()

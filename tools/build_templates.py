@@ -166,6 +166,12 @@ GENERAL_INTRO: list[Block] = [
     ),
 ]
 
+SITES_LEAD = (
+    "{% if etablissement.sites|length > 1 %}Entités géographiques concernées"
+    "{% else %}Entité géographique concernée{% endif %} :"
+)
+SITE_LINE = "Finess géographique : {{ site.finess }}{% if site.nom %} — {{ site.nom }}{% endif %}"
+
 GENERAL_ARTICLES: list[Article] = [
     (
         "Article 1 : le présent contrat concerne l’établissement suivant :",
@@ -173,6 +179,12 @@ GENERAL_ARTICLES: list[Article] = [
             (STRONG, "{{ etablissement.raison_sociale }}"),
             (P, "{{ etablissement.adresse }}"),
             (P, "Finess juridique : {{ etablissement.finess_ej }}"),
+            # Not in the regional model, which names sites only in volet 1's table: a
+            # contract with volet 2 alone would never say which sites it binds.
+            (LEAD, SITES_LEAD),
+            (TAG, "{%p for site in etablissement.sites %}"),
+            (DASH, SITE_LINE),
+            (TAG, "{%p endfor %}"),
         ],
     ),
     (
@@ -668,6 +680,10 @@ VOLET2_ARTICLES: list[Article] = [
 
 EFFECTIVE_DATE = "Date d’effet du contrat : {{ date_effet|date_fr }}"
 CONTRACT_FOOTER = "Contrat {{ reference }}"
+# One PDF holds the contract and its annexes, each numbering its own pages: an annex's
+# footer names it, so that « page 1 » after the contract's last page reads right.
+ANNEX_FOOTER = "Contrat {{ reference }} — plan d’actions du volet {number}"
+ANNEX_PAGES = "Annexe {number} — page "
 
 # (heading, signature anchor, date anchor), in signing order.
 SIGNATORIES: list[tuple[str, str, str]] = [
@@ -873,13 +889,19 @@ def _el(tag: str, **attrs: str) -> BaseOxmlElement:
     return element
 
 
-def _new_document(title: str, *, landscape: bool, footer: str = CONTRACT_FOOTER) -> DocxDocument:
+def _new_document(
+    title: str,
+    *,
+    landscape: bool,
+    footer: str = CONTRACT_FOOTER,
+    pages: tuple[str, str] = ("Page ", " / "),
+) -> DocxDocument:
     doc = Document()
     _drop_thumbnail(doc)
     _set_properties(doc, title)
     _set_defaults(doc)
     _add_styles(doc)
-    _set_page(doc, landscape=landscape, footer=footer)
+    _set_page(doc, landscape=landscape, footer=footer, pages=pages)
     return doc
 
 
@@ -984,7 +1006,9 @@ def _add_styles(doc: DocxDocument) -> None:
     footer.paragraph_format.space_after = Pt(0)
 
 
-def _set_page(doc: DocxDocument, *, landscape: bool, footer: str) -> None:
+def _set_page(
+    doc: DocxDocument, *, landscape: bool, footer: str, pages: tuple[str, str] = ("Page ", " / ")
+) -> None:
     section = doc.sections[0]
     section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
     width, height = (A4_LONG, A4_SHORT) if landscape else (A4_SHORT, A4_LONG)
@@ -994,19 +1018,25 @@ def _set_page(doc: DocxDocument, *, landscape: bool, footer: str) -> None:
         setattr(section, side, Twips(MARGIN))
     section.header_distance = Twips(567)
     section.footer_distance = Twips(567)
-    _footer(doc, footer, text_width=width - 2 * MARGIN)
+    _footer(doc, footer, text_width=width - 2 * MARGIN, pages=pages)
 
 
-def _footer(doc: DocxDocument, text: str, *, text_width: int) -> None:
-    """``text`` (« Contrat <référence> ») on the left, « Page X / Y » on the right, as fields."""
+def _footer(
+    doc: DocxDocument, text: str, *, text_width: int, pages: tuple[str, str] = ("Page ", " / ")
+) -> None:
+    """``text`` (« Contrat <référence> ») on the left, « Page X / Y » on the right, as fields.
+
+    ``pages`` holds the words before the page number and between it and the page count.
+    """
     footer = doc.sections[0].footer
     footer.is_linked_to_previous = False
     paragraph = footer.paragraphs[0]
     paragraph.style = doc.styles["CAQES Pied"]
     paragraph.paragraph_format.tab_stops.add_tab_stop(Twips(text_width), WD_TAB_ALIGNMENT.RIGHT)
-    paragraph.add_run(f"{text}\tPage ")
+    before, between = pages
+    paragraph.add_run(f"{text}\t{before}")
     _field(paragraph, "PAGE")
-    paragraph.add_run(" / ")
+    paragraph.add_run(between)
     _field(paragraph, "NUMPAGES")
 
 
@@ -1325,7 +1355,13 @@ def _signatures(doc: DocxDocument, effective_text: str = EFFECTIVE_DATE) -> None
         _first(heading, text, bold=True, center=True).paragraph_format.keep_with_next = True
         _anchor(cell, signature, space_before=Pt(18))
         _anchor(cell, date, space_before=SIGNATURE_HEIGHT)
-    doc.add_paragraph().paragraph_format.space_after = Pt(12)
+    # Keep-with-next down to the end of the document: what follows the block (the contract's
+    # « CF. ANNEXE » lines) never lands alone on a last, nearly blank page.
+    for paragraph in (p for cell in anchors for p in cell.paragraphs):
+        paragraph.paragraph_format.keep_with_next = True
+    spacer = doc.add_paragraph()
+    spacer.paragraph_format.space_after = Pt(12)
+    spacer.paragraph_format.keep_with_next = True
 
 
 def _anchor(cell: _Cell, anchor: str, *, space_before: Pt) -> None:
@@ -1415,7 +1451,12 @@ def build_termination() -> DocxDocument:
 
 def build_annex(number: int) -> DocxDocument:
     title, first_header = ANNEXES[number]
-    doc = _new_document(title, landscape=True)
+    doc = _new_document(
+        title,
+        landscape=True,
+        footer=ANNEX_FOOTER.replace("{number}", str(number)),
+        pages=(ANNEX_PAGES.replace("{number}", str(number)), "/"),
+    )
     doc.add_paragraph(title, style="CAQES Titre").paragraph_format.space_after = Pt(4)
     subtitle = doc.add_paragraph(ANNEX_SUBTITLE)
     subtitle.alignment = WD_ALIGN_PARAGRAPH.CENTER
