@@ -377,7 +377,7 @@ def test_names_and_addresses_may_come_from_the_extract_only(tmp_path: Path, camp
     [
         (b"", "fichier vide"),
         (b"\r\nfiness_ej;finess_et\r\n", "la première ligne est vide"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "(.xls) non pris en charge"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "classeur illisible (format non reconnu"),
         (b"finess_ej;finess_et;raison_sociale;adresse;representant\r\n", "aucune ligne"),
         (
             b"finess_ej;finess_et;raison_sociale;adresse;representant\r\n\xe9;\x81;\r\n",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import string
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import Field, model_validator
@@ -19,6 +22,7 @@ from caqes_docs.inputs.models import (
     Theme,
     duration_problem,
 )
+from caqes_docs.inputs.text import file_name_problem
 from caqes_docs.inputs.validation import read_yaml, validate
 from caqes_docs.parties import ROLES
 from caqes_docs.pdf.fields import FieldGeometry
@@ -88,13 +92,11 @@ class Campaign(Model):
                     f"plan_actions_defaut : « {code} » n'est ni un indicateur "
                     "ni un thème du volet 2"
                 )
-        try:
-            self.reference_for("000000000")
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ValueError(
-                f"reference : modèle de référence invalide ({exc}) ; variables permises : "
-                "{code_region}, {annee}, {finess_ej}"
-            ) from None
+        problem = reference_pattern_problem(self.reference_pattern)
+        if problem is None:
+            problem = file_name_problem(self.reference_for("330781196"))
+        if problem:
+            raise ValueError(f"reference : modèle de référence invalide : {problem}")
         return self
 
     def reference_for(self, finess_ej: str) -> str:
@@ -126,6 +128,54 @@ class Campaign(Model):
                 place="cpam",
             )
         return keys[0], self.cpams[keys[0]]
+
+
+REFERENCE_FIELDS = ("code_region", "annee", "finess_ej")
+
+
+def reference_pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot make references, checked before any formatting.
+
+    Only the three plain variables: a format such as ``{finess_ej:>100000000}`` would build a
+    100 MB string, and ``{finess_ej.__class__}`` reach into Python objects.
+    """
+    allowed = f"variables permises : {', '.join(f'{{{name}}}' for name in REFERENCE_FIELDS)}"
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError:
+        return f"accolades mal formées ; {allowed}"
+    for _, name, spec, conversion in parts:
+        if name is not None and (name not in REFERENCE_FIELDS or spec or conversion):
+            return f"« {name} » ; {allowed}, sans format"
+    return None
+
+
+_PLACEHOLDER = re.compile(r"(?i)\b(?:a|à) compl[eé]ter\b|x{3,}|\.{3}|…")
+_POSTCODE = re.compile(r"\b\d{5}\b")
+
+
+def party_gaps(party: Party) -> list[str]:
+    """What a party's data still lacks before contracts go out: placeholders, empty names."""
+    gaps = []
+    if _PLACEHOLDER.search(party.name):
+        gaps.append("nom")
+    if _PLACEHOLDER.search(party.address) or not _POSTCODE.search(party.address):
+        gaps.append("adresse postale (sans code postal)")
+    name = party.representative.name
+    if not name or _PLACEHOLDER.search(name):
+        gaps.append("nom du directeur")
+    return gaps
+
+
+def incomplete_parties(campaign: Campaign, cpam_keys: Iterable[str]) -> list[str]:
+    """« CPAM de la Gironde (33) : nom du directeur » for the ARS and each CPAM named that
+    still holds placeholder data, in the order given."""
+    parties = [("ARS", campaign.ars), *((key, campaign.cpams[key]) for key in cpam_keys)]
+    return [
+        f"{party.name} ({key}) : {', '.join(gaps)}"
+        for key, party in parties
+        if (gaps := party_gaps(party))
+    ]
 
 
 def load_campaign(path: Path | None = None) -> Campaign:

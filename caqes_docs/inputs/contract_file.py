@@ -20,6 +20,7 @@ from caqes_docs.inputs.models import (
     Contract,
     Establishment,
     Model,
+    Reference,
     Volet1,
     Volet2,
 )
@@ -33,7 +34,7 @@ class Volet2Selection(Model):
 
 
 class ContractFile(Model):
-    reference: str | None = None
+    reference: Reference | None = None
     establishment: Establishment = Field(alias="etablissement")
     volet1: Volet1 | None = None
     volet2: Volet2Selection | bool | None = None

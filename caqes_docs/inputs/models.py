@@ -9,10 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from caqes_docs.inputs.catalogue import catalogue
 from caqes_docs.inputs.finess import Finess
+from caqes_docs.inputs.text import character_problem, file_name_problem
 
 MAX_YEARS = 5
 
@@ -28,8 +36,25 @@ def _as_text(value: object) -> object:
     return value
 
 
-Text = Annotated[str, BeforeValidator(_as_text), Field(min_length=1)]
-OptionalText = Annotated[str, BeforeValidator(_as_text)]
+def _printable(value: str) -> str:
+    """Control characters break the DOCX; bidirectional overrides disguise a name."""
+    problem = character_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _file_name(value: str) -> str:
+    problem = file_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_as_text), Field(min_length=1), AfterValidator(_printable)]
+OptionalText = Annotated[str, BeforeValidator(_as_text), AfterValidator(_printable)]
+Reference = Annotated[str, BeforeValidator(_as_text), AfterValidator(_file_name)]
+"""A contract's reference: it names the contract's files."""
 
 
 class Model(BaseModel):
@@ -158,7 +183,7 @@ def duration_problem(effective: dt.date, end: dt.date) -> str | None:
 class Contract(Model):
     """Everything one contract says: the campaign's share and the establishment's."""
 
-    reference: Text
+    reference: Reference
     ars: Ars
     cpam: Party
     establishment: Establishment = Field(alias="etablissement")

@@ -12,36 +12,36 @@ Line numbers are the spreadsheet's own (header = line 1), so that the officer fi
 
 from __future__ import annotations
 
-import codecs
-import contextlib
 import csv
-import datetime as dt
-import difflib
 import hashlib
-import itertools
 import json
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
 from caqes_docs.errors import InputError
-from caqes_docs.files import atomic_path, reading
-from caqes_docs.inputs.campaign import Campaign
+from caqes_docs.files import atomic_path
+from caqes_docs.inputs.campaign import Campaign, incomplete_parties
 from caqes_docs.inputs.catalogue import catalogue
 from caqes_docs.inputs.contract_file import build_contract, select_themes
 from caqes_docs.inputs.finess import finess_problem
 from caqes_docs.inputs.finess_extract import FinessEntry, FinessExtract, read_finess_extract
 from caqes_docs.inputs.models import ActionRow, Contract, Establishment, Volet1, Volet2
+from caqes_docs.inputs.spreadsheet import (
+    TEXT,
+    TEXT_OR_NUMBER,
+    CellKind,
+    Column,
+    Layout,
+    SheetRow,
+    Spreadsheet,
+)
 from caqes_docs.inputs.validation import InvalidData, problems_from, validate
-
-if TYPE_CHECKING:
-    from openpyxl import Workbook
 
 TARGETING_SHEET = "ciblage"
 PLAN_SHEET = "plan_actions"
@@ -82,10 +82,6 @@ _YES = frozenset({"x", "1", "oui"})
 _NO = frozenset({"", "0", "non"})
 FLAG_RULE = "valeur non reconnue : X, 1 ou OUI pour ciblé ; vide, 0 ou NON pour non ciblé"
 MISSING = "valeur obligatoire manquante"
-
-_XLSX_MAGIC = b"PK\x03\x04"
-_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
-_CP1252_UNDEFINED = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 
 
 @cache
@@ -163,6 +159,8 @@ class TargetingResult:
     accepted: list[TargetedContract] = field(default_factory=list)
     refused: list[RefusedEstablishment] = field(default_factory=list)
     row_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """What the officer should know though nothing is refused, one French line each."""
 
     @property
     def rejected(self) -> list[Rejection]:
@@ -175,241 +173,77 @@ class TargetingResult:
 
 # --------------------------------------------------------------------------- reading
 
-
-@dataclass(frozen=True)
-class SheetRow:
-    """A data row: its line number, its cells by column name, and cells with no header."""
-
-    line: int
-    values: dict[str, str]
-    stray: tuple[str, ...] = ()
-
-    def get(self, column: str) -> str:
-        return self.values.get(column, "")
-
-
-def cell_text(value: object) -> str:
-    """A cell as text: numbers without ``.0``, dates as ``JJ/MM/AAAA``, spaces collapsed."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "OUI" if value else "NON"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        pattern = "%d/%m/%Y" if value.time() == dt.time() else "%d/%m/%Y %H:%M"
-        return value.strftime(pattern)
-    if isinstance(value, dt.date):
-        return value.strftime("%d/%m/%Y")
-    if isinstance(value, dt.time):
-        return value.strftime("%H:%M")
-    return " ".join(str(value).split())
+_FLAG_KINDS = frozenset({CellKind.TEXT, CellKind.NUMBER, CellKind.BOOL})
+_PLAN_KINDS = {
+    "finess_ej": TEXT_OR_NUMBER,
+    "finess_et": TEXT_OR_NUMBER,
+    "volet": TEXT_OR_NUMBER,
+    "echeance": frozenset({CellKind.TEXT, CellKind.NUMBER, CellKind.DATE}),
+    "valeur_initiale": TEXT_OR_NUMBER,
+    "cible": TEXT_OR_NUMBER,
+}
+PLAN_LAYOUT = Layout(
+    PLAN_SHEET,
+    tuple(Column(name, _PLAN_KINDS.get(name, TEXT)) for name in PLAN_COLUMNS),
+    PLAN_REQUIRED,
+)
 
 
-def _file_kind(path: Path) -> str:
-    with reading(path), open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic == _XLS_MAGIC:
-        raise InputError(
-            "format Excel 97-2003 (.xls) non pris en charge : enregistrer en .xlsx ou en CSV",
-            file=path,
-        )
-    return "xlsx" if magic == _XLSX_MAGIC else "csv"
-
-
-def _csv_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) when the whole file decodes strictly, else Windows-1252.
-
-    Read block by block, so that a large file is never held whole in memory.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as handle:
-        try:
-            for block in iter(lambda: handle.read(1 << 16), b""):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            _check_cp1252(path, handle)
-            return "cp1252"
-    return "utf-8-sig"
-
-
-def _check_cp1252(path: Path, handle: BinaryIO) -> None:
-    """Five bytes mean nothing in Windows-1252: a file with one is in no known encoding."""
-    handle.seek(0)
-    for number, raw in enumerate(handle, start=1):
-        bad = _CP1252_UNDEFINED.search(raw)
-        if bad:
-            raise InputError(
-                f"encodage non reconnu (octet 0x{bad.group()[0]:02X}) : enregistrer le fichier "
-                "en « CSV UTF-8 » ou en « CSV (séparateur : point-virgule) »",
-                file=path,
-                place=f"ligne {number}",
-            )
-
-
-def _csv_cells(path: Path) -> Iterator[tuple[int, list[object]]]:
-    encoding = _csv_encoding(path)
-    line = 0
-    try:
-        with open(path, encoding=encoding, newline="") as handle:
-            first = handle.readline()
-            if not first:
-                return
-            delimiter = ";" if first.count(";") >= first.count(",") else ","
-            reader = csv.reader(itertools.chain([first], handle), delimiter=delimiter)
-            for line, cells in enumerate(reader, start=1):
-                yield line, list(cells)
-    except csv.Error as exc:
-        raise InputError(f"CSV illisible ({exc})", file=path, place=f"ligne {line + 1}") from None
-
-
-@contextlib.contextmanager
-def _workbook(path: Path) -> Iterator[Workbook]:
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InputError(f"classeur Excel illisible ({exc})", file=path) from None
-    try:
-        yield book
-    finally:
-        book.close()
-
-
-def _sheet_cells(book: Workbook, sheet: str) -> Iterator[tuple[int, list[object]]]:
-    """Rows of ``sheet``, numbered as the spreadsheet numbers them."""
-    worksheet = book[sheet]
-    # The stored dimensions may be wrong (some tools write « A1 »): read every row.
-    worksheet.reset_dimensions()
-    for line, cells in enumerate(worksheet.iter_rows(values_only=True), start=1):
-        yield line, list(cells)
-
-
-def _header(
-    path: Path, sheet: str, cells: list[object], known: Sequence[str], required: Sequence[str]
-) -> list[str | None]:
-    """The column name at each position (None: no header); InvalidData if the header is wrong."""
-    names = [cell_text(cell).lstrip("\ufeff") for cell in cells]
-    place = "ligne 1" if sheet == TARGETING_SHEET else f"{sheet}, ligne 1"
-    expected = f"colonnes attendues : {', '.join(known)}"
-    problems: list[InputError] = []
-    seen: set[str] = set()
-    for name in names:
-        if not name:
-            continue
-        if name in seen:
-            problems.append(InputError("colonne en double", file=path, place=place, value=name))
-        elif name not in known:
-            close = _closest(name, known)
-            hint = f" (voulait-on dire « {close} » ?)" if close else ""
-            problems.append(
-                InputError(
-                    f"colonne inconnue{hint} ; {expected}", file=path, place=place, value=name
-                )
-            )
-        seen.add(name)
-    for name in required:
-        if name not in seen:
-            problems.append(
-                InputError(
-                    f"colonne obligatoire « {name} » absente ; {expected}", file=path, place=place
-                )
-            )
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise InvalidData(problems)
-    return [name or None for name in names]
-
-
-def _closest(name: str, known: Sequence[str]) -> str | None:
-    folded = {column.casefold().replace(" ", "_"): column for column in known}
-    if name.casefold().replace(" ", "_") in folded:
-        return folded[name.casefold().replace(" ", "_")]
-    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def _rows(
-    path: Path,
-    cells: Iterator[tuple[int, list[object]]],
-    sheet: str,
-    known: Sequence[str],
-    required: Sequence[str],
-    *,
-    optional: bool = False,
-) -> Iterator[SheetRow]:
-    """Rows under a checked header; an ``optional`` sheet may be entirely empty."""
-    first = next(cells, None)
-    if first is None and optional:
-        return
-    if first is None:
-        raise InputError("fichier vide : la première ligne doit nommer les colonnes", file=path)
-    if not any(cell_text(cell) for cell in first[1]):
-        raise InputError("la première ligne est vide : elle doit nommer les colonnes", file=path)
-    columns = _header(path, sheet, first[1], known, required)
-    for line, raw in cells:
-        texts = [cell_text(cell) for cell in raw]
-        if not any(texts):
-            continue
-        values = {name: text for name, text in zip(columns, texts, strict=False) if name}
-        stray = tuple(
-            text
-            for index, text in enumerate(texts)
-            if text and (index >= len(columns) or columns[index] is None)
-        )
-        yield SheetRow(line, values, stray)
-
-
-@contextlib.contextmanager
-def open_targeting(
-    path: Path, *, with_extract: bool = False
-) -> Iterator[tuple[Iterator[SheetRow], Iterator[SheetRow]]]:
-    """The data rows of a targeting file, and those of its ``plan_actions`` sheet if any.
-
-    A workbook is read from its sheet ``ciblage``, else its first sheet. The header is
-    checked on the first row read: a missing required column, an unknown or duplicated
-    column raises InputError for the whole file. Entirely empty rows are skipped. The
-    iterators must be consumed inside the ``with`` block.
-    """
+def targeting_layout(*, with_extract: bool = False) -> Layout:
+    """The targeting sheet: FINESS numbers and CPAM keys may be figures, names must be text."""
+    kinds = {"finess_ej": TEXT_OR_NUMBER, "finess_et": TEXT_OR_NUMBER, "cpam": TEXT_OR_NUMBER}
+    kinds |= {name: _FLAG_KINDS for name in targeting_columns()[len(IDENTITY_COLUMNS) :]}
+    columns = tuple(Column(name, kinds.get(name, TEXT)) for name in targeting_columns())
     required = required_columns(with_extract=with_extract)
-    if _file_kind(path) == "csv":
-        yield (
-            _rows(path, _csv_cells(path), TARGETING_SHEET, targeting_columns(), required),
-            iter(()),
-        )
-        return
-    with _workbook(path) as book:
-        others = [name for name in book.sheetnames if name != PLAN_SHEET]
-        if TARGETING_SHEET not in book.sheetnames and not others:
-            raise InputError(f"le classeur n'a pas de feuille « {TARGETING_SHEET} »", file=path)
-        sheet = TARGETING_SHEET if TARGETING_SHEET in book.sheetnames else others[0]
-        cells = _sheet_cells(book, sheet)
-        rows = _rows(path, cells, TARGETING_SHEET, targeting_columns(), required)
-        plan: Iterator[SheetRow] = iter(())
-        if PLAN_SHEET in book.sheetnames:
-            plan_cells = _sheet_cells(book, PLAN_SHEET)
-            plan = _rows(path, plan_cells, PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED, optional=True)
-        yield rows, plan
+    return Layout(TARGETING_SHEET, columns, required, named_in_messages=False)
+
+
+def _targeting_sheets(names: list[str]) -> list[str]:
+    """The sheet « ciblage », else the first other than « plan_actions »; then « plan_actions »."""
+    others = (name for name in names if name != PLAN_SHEET)
+    main = TARGETING_SHEET if TARGETING_SHEET in names else next(others, None)
+    return [name for name in (main, PLAN_SHEET) if name is not None and name in names]
+
+
+class TargetingRows(NamedTuple):
+    rows: Iterator[SheetRow]
+    plan: Iterator[SheetRow] | None
+    """The rows of the workbook's ``plan_actions`` sheet; None without such a sheet."""
+    is_csv: bool
+
+
+def read_targeting_rows(path: Path, *, with_extract: bool = False) -> TargetingRows:
+    """The data rows of a targeting file, and those of its ``plan_actions`` sheet.
+
+    A workbook (XLSX, XLS, ODS) is read from its sheet ``ciblage``, else its first sheet.
+    The header is checked first: a missing required column, an unknown or duplicated
+    column raises InputError for the whole file. Entirely empty rows are skipped.
+    """
+    book = Spreadsheet(path, _targeting_sheets)
+    layout = targeting_layout(with_extract=with_extract)
+    if book.is_csv:
+        return TargetingRows(book.rows(layout), None, is_csv=True)
+    chosen = _targeting_sheets(book.sheet_names)
+    if not chosen or chosen[0] == PLAN_SHEET:
+        raise InputError(f"le classeur n'a pas de feuille « {TARGETING_SHEET} »", file=path)
+    plan = book.rows(PLAN_LAYOUT, PLAN_SHEET, optional=True) if PLAN_SHEET in chosen else None
+    return TargetingRows(book.rows(layout, chosen[0]), plan, is_csv=False)
 
 
 def iter_targeting_rows(path: Path, *, with_extract: bool = False) -> Iterator[SheetRow]:
-    """The data rows of a targeting file (CSV or XLSX), header checked first."""
-    with open_targeting(path, with_extract=with_extract) as (rows, _):
-        yield from rows
+    """The data rows of a targeting file (CSV, XLSX, XLS or ODS), header checked first."""
+    yield from read_targeting_rows(path, with_extract=with_extract).rows
 
 
 def iter_plan_rows(path: Path) -> Iterator[SheetRow]:
     """Action-plan rows: a CSV file, or a workbook's sheet ``plan_actions`` (else its first)."""
-    if _file_kind(path) == "csv":
-        yield from _rows(path, _csv_cells(path), PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED)
-        return
-    with _workbook(path) as book:
-        sheet = PLAN_SHEET if PLAN_SHEET in book.sheetnames else book.sheetnames[0]
-        cells = _sheet_cells(book, sheet)
-        yield from _rows(path, cells, PLAN_SHEET, PLAN_COLUMNS, PLAN_REQUIRED)
+
+    def plan_sheet(names: list[str]) -> list[str]:
+        return [PLAN_SHEET] if PLAN_SHEET in names else names[:1]
+
+    book = Spreadsheet(path, plan_sheet)
+    chosen = plan_sheet(book.sheet_names)
+    yield from book.rows(PLAN_LAYOUT, chosen[0] if chosen else None)
 
 
 # --------------------------------------------------------------------------- grouping
@@ -450,18 +284,31 @@ class _Group:
     bad_sites: set[str] = field(default_factory=set)
     plan: list[SheetRow] = field(default_factory=list)
     problems: list[Rejection] = field(default_factory=list)
+    bad_cells: set[tuple[str, int, str]] = field(default_factory=set)
+    """Cells refused for what they hold: any later objection to them would repeat it."""
 
     def add(self, row: SheetRow, column: str, value: str, rule: str) -> None:
         """Note a problem of a targeting row."""
+        if (TARGETING_SHEET, row.line, column) in self.bad_cells:
+            return
         site = self.sites[next(i for i, r in enumerate(self.rows) if r is row)]
         self.problems.append(Rejection(self.key, row.line, column, value, rule, site))
 
     def add_plan(self, row: SheetRow, column: str, value: str, rule: str) -> None:
         """Note a problem of an action-plan row."""
+        if (PLAN_SHEET, row.line, column) in self.bad_cells:
+            return
         site = row.get("finess_et")
         self.problems.append(
             Rejection(self.key, row.line, column, value, rule, site, sheet=PLAN_SHEET)
         )
+
+    def add_cell_problems(self, row: SheetRow, sheet: str) -> None:
+        """Note what the row's cells hold that their columns do not take."""
+        add = self.add if sheet == TARGETING_SHEET else self.add_plan
+        for problem in row.problems:
+            add(row, problem.column, problem.value, problem.rule)
+            self.bad_cells.add((sheet, row.line, problem.column))
 
 
 def _group_rows(rows: Iterable[SheetRow]) -> tuple[dict[str, _Group], int]:
@@ -475,6 +322,7 @@ def _group_rows(rows: Iterable[SheetRow]) -> tuple[dict[str, _Group], int]:
         site, site_problem = _finess(row.get("finess_et"))
         group.rows.append(row)
         group.sites.append(site)
+        group.add_cell_problems(row, TARGETING_SHEET)
         if key_problem:
             group.add(row, "finess_ej", row.get("finess_ej"), key_problem)
         if site_problem:
@@ -504,6 +352,7 @@ def _attach_plan(groups: dict[str, _Group], rows: Iterable[SheetRow]) -> None:
         key, key_problem = _finess(row.get("finess_ej"))
         group = groups.setdefault(key, _Group(key, key_problem))
         group.plan.append(row)
+        group.add_cell_problems(row, PLAN_SHEET)
         if key_problem:
             group.add_plan(row, "finess_ej", row.get("finess_ej"), key_problem)
         elif not group.rows:
@@ -876,16 +725,18 @@ def read_targeting(
 
     ``finess_extract``: the public FINESS extract(s) (sites; legal entities) that fill empty
     names and addresses and check that each site belongs to its establishment.
-    ``action_plan``: a CSV (or XLSX) of action-plan rows; a workbook's own ``plan_actions``
-    sheet is read as well. Raises InputError only for a file that cannot be read as a whole
-    (missing file, encoding, bad header); every other problem is a :class:`Rejection`.
+    ``action_plan``: a CSV (or workbook) of action-plan rows; a workbook's own
+    ``plan_actions`` sheet is read as well. Raises InputError only for a file that cannot be
+    read as a whole (missing file, encoding, bad header); every other problem is a
+    :class:`Rejection`. What deserves a word without refusing goes to ``warnings``.
     """
     extract_paths = _extract_paths(finess_extract)
-    with open_targeting(path, with_extract=bool(extract_paths)) as (rows, own_plan):
-        groups, count = _group_rows(rows)
-        if not groups:
-            raise InputError("aucune ligne de ciblage sous la ligne d'en-tête", file=path)
-        _attach_plan(groups, own_plan)
+    sheets = read_targeting_rows(path, with_extract=bool(extract_paths))
+    groups, count = _group_rows(sheets.rows)
+    if not groups:
+        raise InputError("aucune ligne de ciblage sous la ligne d'en-tête", file=path)
+    if sheets.plan is not None:
+        _attach_plan(groups, sheets.plan)
     if action_plan is not None:
         _attach_plan(groups, iter_plan_rows(action_plan))
     extract = None
@@ -903,7 +754,45 @@ def read_targeting(
             result.accepted.append(outcome)
         else:
             result.refused.append(outcome)
+    result.warnings = _warnings(result, campaign, sheets, with_plan=action_plan is not None)
     return result
+
+
+def _warnings(
+    result: TargetingResult, campaign: Campaign, sheets: TargetingRows, *, with_plan: bool
+) -> list[str]:
+    """Default action lines taken for want of a plan; placeholders left in the campaign."""
+    warnings = []
+    defaulted = [item.finess_ej for item in result.accepted if not item.plan_lines]
+    if defaulted and sheets.plan is None and not with_plan:
+        what = "le fichier CSV" if sheets.is_csv else "le classeur"
+        warnings.append(
+            f"{result.source.name} : {what} n'a pas de feuille « {PLAN_SHEET} » et aucun "
+            f"fichier de plan d'actions n'est donné : {_establishments(defaulted)} reçoivent "
+            "les lignes de plan d'actions proposées par la campagne"
+        )
+    elif defaulted:
+        warnings.append(
+            f"sans ligne de plan d'actions propre, {_establishments(defaulted)} reçoivent les "
+            "lignes proposées par la campagne"
+        )
+    cpams = {item.contract.establishment.cpam or "" for item in result.accepted}
+    incomplete = incomplete_parties(campaign, sorted(cpams - {""}))
+    if incomplete:
+        warnings.append(
+            f"la campagne « {campaign.name} » contient encore des données à compléter, "
+            f"reprises telles quelles dans les contrats : {' ; '.join(incomplete)}"
+        )
+    return warnings
+
+
+def _establishments(finess: list[str], shown: int = 10) -> str:
+    """« les 2 établissements 330990011, 330990029 », at most ``shown`` numbers."""
+    if len(finess) == 1:
+        return f"l'établissement {finess[0]}"
+    listed = ", ".join(finess[:shown])
+    more = f" et {len(finess) - shown} autres" if len(finess) > shown else ""
+    return f"les {len(finess)} établissements {listed}{more}"
 
 
 REJECT_COLUMNS = ("ligne", "finess_ej", "finess_et", "colonne", "valeur", "erreur")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from caqes_docs.errors import InputError
 from caqes_docs.files import reading
+from caqes_docs.inputs.text import character_problem, visible
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -60,7 +62,30 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise InputError("syntaxe YAML invalide", file=path, place=place) from None
     if not isinstance(data, dict):
         raise InputError("le fichier doit contenir un ensemble de champs (clé: valeur)", file=path)
+    problems = [
+        InputError(rule, file=path, place=place or None, value=visible(text))
+        for place, text, rule in _forbidden_characters(data, ())
+    ]
+    if problems:
+        raise InvalidData(problems)
     return data
+
+
+def _forbidden_characters(
+    data: object, loc: tuple[int | str, ...]
+) -> Iterator[tuple[str, str, str]]:
+    """(field, text, rule) for every key or text of ``data`` holding a forbidden character."""
+    if isinstance(data, str):
+        rule = character_problem(data)
+        if rule:
+            yield format_location(loc), data, rule
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _forbidden_characters(key, loc)
+            yield from _forbidden_characters(value, (*loc, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _forbidden_characters(value, (*loc, index))
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:
