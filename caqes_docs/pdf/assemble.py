@@ -1,11 +1,13 @@
 """The signable PDF: the contract's PDF, then ONE incremental revision holding the rest.
 
 LibreOffice writes each part (the contract, each annex) as its own PDF/A-2b. The contract's
-file is kept byte for byte as the first revision; one incremental revision then appends the
-annexes' pages, the bookmarks « Contrat » / « Annexe 1 — … », the document's metadata and
-the three empty signature fields. The revision is written with :mod:`caqes_docs.pdf.pdfobjects`,
-which parses only the objects it copies or changes: 1 to 2 ms per contract, where pyHanko's
-writer took 10 and a whole rewrite with pypdf more.
+file is kept byte for byte as the first revision; one incremental revision, written with
+pyHanko's :class:`~pyhanko.pdf_utils.incremental_writer.IncrementalPdfFileWriter` (which
+parses only the objects it touches), then appends the annexes' pages, the bookmarks
+« Contrat » / « Annexe 1 — … », the document's metadata and the three empty signature fields
+(pyHanko's ``append_signature_field``). pypdf's incremental writer was measured too (see
+the bench notes in the commit): it parses and hashes every object of the contract, about
+four times pyHanko's cost, and writes its revision with a cross-reference stream.
 
 What PDF/A-2b asks of the result, and how it is met:
 
@@ -15,41 +17,43 @@ What PDF/A-2b asks of the result, and how it is met:
   two different subsets never share a name in the document (ISO 32000-1, 9.6.4);
 - XMP metadata declaring ``pdfaid:part`` 2 and ``pdfaid:conformance`` B, with the same
   values as the Info dictionary (Title, Subject, Keywords, Author, Creator, Producer,
-  CreationDate, ModDate), all dates from one reading of the clock;
-- a trailer ``/ID``, classic cross-reference tables, no encryption, no JavaScript.
+  CreationDate, ModDate);
+- a trailer ``/ID`` (first part kept, second part new), classic cross-reference tables
+  (pyHanko writes its revision the way the file it updates was written), no encryption, no
+  JavaScript.
 
 The parts' structure trees (LibreOffice tags its PDF/A exports) are not merged: the catalog
 no longer declares the document tagged, as the annexes' pages are not in the contract's tree.
 
-The Producer is pyHanko's own name on purpose: every pyHanko incremental update (the
-signatures later) rewrites ``pdf:Producer`` in the XMP to exactly that name, and appends it
-to the Info Producer unless already there; any other Producer would leave the two unequal,
-which PDF/A forbids.
+The Producer is pyHanko's own name on purpose: every pyHanko incremental update (this one,
+the signatures later) rewrites ``pdf:Producer`` in the XMP to exactly that name, and appends
+it to the Info Producer unless already there; any other Producer would leave the two unequal,
+which PDF/A forbids. pyHanko also stamps both modification dates, reading the clock once for
+each: a revision whose two dates straddle a second boundary is written again.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from io import BytesIO
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import parse_pdf_date, pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.model import VENDOR as PYHANKO_PRODUCER
+from pyhanko.pdf_utils.metadata.model import XMP_MODDATE
+from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from caqes_docs.errors import ConversionError
 from caqes_docs.pdf.fields import FieldPlacement, add_signature_fields
-from caqes_docs.pdf.pdfobjects import (
-    Name,
-    PdfFile,
-    Ref,
-    Revision,
-    Stream,
-    renumber,
-    text_string,
-)
 
 __all__ = [
     "CREATOR_TOOL",
@@ -64,7 +68,6 @@ __all__ = [
 
 CREATOR_TOOL = "caqes-docs (LibreOffice Writer)"
 _SUBSET_TAG = re.compile(r"/[A-Z]{6}\+")
-_SUBSET_NAME = re.compile(rb"/([A-Z]{6})\+")
 
 
 @dataclass(frozen=True)
@@ -134,146 +137,225 @@ def assemble(
     moment = (now or datetime.now().astimezone()).replace(microsecond=0)
     if moment.tzinfo is None:
         moment = moment.astimezone()
-    contract = _open(parts[0])
-    revision = Revision(contract)
-    catalog = dict(contract.root)
-    pages_ref = catalog["/Pages"]
-    tree = dict(contract.dict(pages_ref))
-    contract_pages = [ref for ref, _, _ in contract.pages()]
-    tags = _Tags(_SUBSET_NAME.findall(parts[0].pdf))
-    firsts = [contract_pages[0]]
-    for part in parts[1:]:
-        refs = _copy_pages(revision, _open(part), pages_ref, tags)
-        firsts.append(refs[0])
-        tree["/Kids"] = [*contract.resolve(tree["/Kids"]), *refs]  # type: ignore[misc]
-        tree["/Count"] = int(tree["/Count"]) + len(refs)  # type: ignore[call-overload]
-    revision.put(pages_ref, tree)  # type: ignore[arg-type]
+    for _ in range(3):
+        # fresh readers each time: the writer changes the objects its reader cached
+        readers = [_open(part) for part in parts]
+        writer = IncrementalPdfFileWriter.from_reader(readers[0])
+        out = BytesIO()
+        try:
+            _build_revision(writer, parts, readers, metadata, placements, moment)
+            writer.write(out)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ConversionError(f"{parts[0].name} : assemblage impossible ({exc})") from exc
+        if _dates_agree(writer):
+            return out.getvalue()
+    raise ConversionError("dates de modification incohérentes entre Info et XMP")
+
+
+def _open(part: Part) -> PdfFileReader:
+    try:
+        reader = PdfFileReader(BytesIO(part.pdf), strict=True)
+        if reader.encrypted:
+            raise ConversionError(f"{part.name} : PDF chiffré, impossible à assembler")
+        if "/OutputIntents" not in reader.root:
+            raise ConversionError(
+                f"{part.name} : pas de profil de sortie (OutputIntents), ce n'est pas un PDF/A"
+            )
+        return reader
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
+
+
+def _build_revision(
+    writer: IncrementalPdfFileWriter,
+    parts: Sequence[Part],
+    readers: Sequence[PdfFileReader],
+    metadata: DocumentMetadata,
+    placements: Sequence[FieldPlacement],
+    moment: datetime,
+) -> None:
+    # the fields first, while the contract's pages are all the document has
+    add_signature_fields(writer, placements)
+    first_pages = [writer.find_page_for_modification(0)[0]]
+    taken = {_tag(font) for font in _page_fonts(_pages(readers[0].root["/Pages"]))}
+    fonts: list[generic.DictionaryObject] = []
+    for part, reader in zip(parts[1:], readers[1:], strict=True):
+        try:
+            pages = _import_pages(writer, reader)
+        except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
+        first_pages.append(pages[0])
+        fonts.extend(_page_fonts(page.get_object() for page in pages))
+    _make_subset_names_unique(fonts, taken - {""})
+    root = writer.root
     for key in ("/StructTreeRoot", "/MarkInfo"):
-        catalog.pop(key, None)
-    catalog.update(
-        {
-            "/Version": Name("/1.7"),  # what pyHanko's own revisions would set anyway
-            "/Outlines": _outline(revision, [part.title for part in parts], firsts),
-            "/PageMode": Name("/UseOutlines"),
-            "/Metadata": revision.add(Stream(_XMP_DICT, _xmp_packet(metadata, moment))),
-        }
-    )
-    if placements:
-        catalog["/AcroForm"] = add_signature_fields(revision, contract, contract_pages, placements)
-    root = contract.trailer["/Root"]
-    revision.put(root, catalog)  # type: ignore[arg-type]
-    info = revision.add(_info(metadata, moment))
-    return revision.write({"/Root": root, "/Info": info})
+        root.pop(key, None)
+    root["/Outlines"] = _outline(writer, [part.title for part in parts], first_pages)
+    root["/PageMode"] = pdf_name("/UseOutlines")
+    _set_metadata(writer, metadata, moment)
+    writer.update_root()
 
 
-def _open(part: Part) -> PdfFile:
-    pdf = PdfFile(part.pdf, part.name)
-    if "/OutputIntents" not in pdf.root:
-        raise ConversionError(
-            f"{part.name} : pas de profil de sortie (OutputIntents), ce n'est pas un PDF/A"
-        )
-    return pdf
-
-
-class _Tags:
-    """Font subset tags already used in the document, and fresh ones on demand."""
-
-    def __init__(self, taken: Iterable[bytes]) -> None:
-        self.taken = {tag.decode("ascii") for tag in taken}
-        self._fresh = map("".join, itertools.product("ZYXWVUTSRQ", repeat=6))
-
-    def claim(self, tag: str) -> str:
-        """``tag`` if no other subset has it yet, else a fresh tag; now taken either way."""
-        if tag in self.taken:
-            tag = next(fresh for fresh in self._fresh if fresh not in self.taken)
-        self.taken.add(tag)
-        return tag
+def _pages(node: generic.DictionaryObject) -> Iterator[generic.DictionaryObject]:
+    """The page dictionaries under a page tree node, in order."""
+    for kid in node["/Kids"]:
+        kid = kid.get_object()
+        if kid.get("/Type") == "/Pages":
+            yield from _pages(kid)
+        else:
+            yield kid
 
 
 # A page's entries that point back into its own file's page tree or structure tree.
 _PAGE_LINKS = ("/Parent", "/StructParents", "/Annots")
 _ANNOTATION_LINKS = ("/P", "/Parent", "/StructParent")
+_INHERITABLE = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
 
 
-def _copy_pages(revision: Revision, part: PdfFile, parent: Ref, tags: _Tags) -> list[Ref]:
-    """Copy the pages of ``part``, with everything they use, once; their new references.
+def _inherited(page: generic.DictionaryObject, key: str) -> generic.PdfObject | None:
+    """A page's value for ``key``, its own or its nearest ancestor's, unresolved."""
+    node: generic.DictionaryObject | None = page
+    while node is not None:
+        if key in node:
+            return node.raw_get(key)
+        node = _value(node, "/Parent")
+    return None
 
-    The copies become kids of ``parent``; the part's structure tree is left behind. Each
-    font subset gets a tag no other subset of the document has: LibreOffice names its
-    subsets ``AAAAAA+…``, ``BAAAAA+…`` in every file (ISO 32000-1, 9.6.4).
+
+def _import_pages(
+    writer: IncrementalPdfFileWriter, reader: PdfFileReader
+) -> list[generic.IndirectObject]:
+    """Copy the pages of ``reader`` (with what they use, once) to the end of the document.
+
+    They become the last kids of the page tree's root, whatever the tree's shape below it:
+    unlike inserting after the last page, this reads none of the existing pages.
     """
-    pages = list(part.pages())
-    numbers = {ref.num: revision.allocate() for ref, _, _ in pages}
-    waiting: list[int] = []
-    renamed: dict[str, str] = {}
-
-    def new_ref(ref: Ref) -> Ref:
-        if ref.num not in numbers:
-            numbers[ref.num] = revision.allocate()
-            waiting.append(ref.num)
-        return numbers[ref.num]
-
-    for ref, page, inherited in pages:
-        copy = {key: value for key, value in page.items() if key not in _PAGE_LINKS}
-        copy.update(inherited)
+    copies = generic.ArrayObject()
+    for page in _pages(reader.root["/Pages"]):
+        copy = generic.DictionaryObject({k: v for k, v in page.items() if k not in _PAGE_LINKS})
+        for key in _INHERITABLE:
+            if key not in copy and (value := _inherited(page, key)) is not None:
+                copy[key] = value
         annotations = [
-            {k: v for k, v in part.dict(a).items() if k not in _ANNOTATION_LINKS}
-            for a in part.resolve(page.get("/Annots")) or []  # type: ignore[union-attr]
+            generic.DictionaryObject(
+                {k: v for k, v in a.get_object().items() if k not in _ANNOTATION_LINKS}
+            )
+            for a in _value(page, "/Annots", generic.ArrayObject())
         ]
         if annotations:
-            copy["/Annots"] = annotations
-        revision.put(numbers[ref.num], {**renumber(copy, new_ref), "/Parent": parent})
-    while waiting:
-        num = waiting.pop()
-        value = part.get(num)
-        if isinstance(value, Stream):
-            dictionary = {k: v for k, v in value.dictionary.items() if k != "/Length"}
-            value = Stream(renumber(_retag(dictionary, renamed, tags), new_ref), value.data)
-        elif isinstance(value, dict):
-            value = renumber(_retag(value, renamed, tags), new_ref)
-        else:
-            value = renumber(value, new_ref)
-        revision.put(numbers[num], value)
-    return [numbers[ref.num] for ref, _, _ in pages]
+            copy["/Annots"] = generic.ArrayObject(annotations)
+        copies.append(copy)
+    # One import for all the pages, so that what they share (fonts, images) is copied once;
+    # import_object finds the file to copy from through the container of what it imports.
+    copies.container_ref = reader.root.container_ref
+    imported = writer.import_object(copies)
+    tree = writer.root["/Pages"]
+    refs = [writer.add_object(page) for page in imported]
+    for page in imported:
+        page["/Parent"] = writer.root.raw_get("/Pages")
+    tree["/Kids"].extend(refs)
+    tree["/Count"] = generic.NumberObject(int(tree["/Count"]) + len(refs))
+    writer.update_container(tree)
+    writer.update_container(tree["/Kids"])
+    return refs
 
 
-def _retag(dictionary: dict, renamed: dict[str, str], tags: _Tags) -> dict:
-    """``dictionary`` with its font subset tag replaced by this part's new one.
+def _page_fonts(pages: Iterable[generic.DictionaryObject]) -> Iterator[generic.DictionaryObject]:
+    """The font dictionaries the pages use, directly or through form XObjects, once each."""
+    seen: set[int] = set()
+    for page in pages:
+        yield from _fonts_in(_value(page, "/Resources"), seen)
 
-    A Type0 font, its descendant CIDFont and their descriptors carry the same tag within a
-    file: one mapping per part renames them together.
+
+def _fonts_in(resources: generic.PdfObject, seen: set[int]) -> Iterator[generic.DictionaryObject]:
+    if not isinstance(resources, generic.DictionaryObject) or id(resources) in seen:
+        return
+    seen.add(id(resources))
+    for font in _value(resources, "/Font", _EMPTY).values():
+        font = font.get_object()
+        if id(font) not in seen:
+            seen.add(id(font))
+            yield font
+    for xobject in _value(resources, "/XObject", _EMPTY).values():
+        form = xobject.get_object()
+        if _value(form, "/Subtype") == "/Form" and id(form) not in seen:
+            seen.add(id(form))
+            yield from _fonts_in(_value(form, "/Resources"), seen)
+
+
+_EMPTY = generic.DictionaryObject()
+
+
+def _value(
+    dictionary: generic.DictionaryObject, key: str, default: generic.PdfObject | None = None
+) -> generic.PdfObject | None:
+    """``dictionary[key]`` resolved (pyHanko's ``get`` does not resolve), or ``default``."""
+    return dictionary[key] if key in dictionary else default  # noqa: SIM401
+
+
+def _tag(font: generic.DictionaryObject) -> str:
+    """The subset tag of a font (``ABCDEF`` of ``/ABCDEF+Name``), or ``""``."""
+    name = str(_value(font, "/BaseFont", ""))
+    return name[1:7] if _SUBSET_TAG.match(name) else ""
+
+
+def _make_subset_names_unique(fonts: Sequence[generic.DictionaryObject], taken: set[str]) -> None:
+    """Give a fresh tag to each copied font subset whose tag another subset already has.
+
+    A Type0 font, its descendant CIDFont and their descriptors carry the same tag: they are
+    renamed together.
     """
-    for key in ("/BaseFont", "/FontName"):
-        name = dictionary.get(key)
-        if isinstance(name, Name) and _SUBSET_TAG.match(name):
-            tag = name[1:7]
-            if tag not in renamed:
-                renamed[tag] = tags.claim(tag)
-            return {**dictionary, key: Name(f"/{renamed[tag]}{name[7:]}")}
-    return dictionary
+    used = taken | {_tag(font) for font in fonts}
+    fresh_tags = (
+        tag for tag in map("".join, itertools.product("ZYXWVUTSRQ", repeat=6)) if tag not in used
+    )
+    owners = dict.fromkeys(taken, 0)
+    for font in fonts:
+        tag = _tag(font)
+        if not tag or owners.setdefault(tag, id(font)) == id(font):
+            continue
+        tag = next(fresh_tags)
+        owners[tag] = id(font)
+        descendants = _value(font, "/DescendantFonts", generic.ArrayObject())
+        for member in (font, *(d.get_object() for d in descendants)):
+            renamed = pdf_name(f"/{tag}{str(member['/BaseFont'])[7:]}")
+            member["/BaseFont"] = renamed
+            descriptor = _value(member, "/FontDescriptor")
+            if isinstance(descriptor, generic.DictionaryObject):
+                descriptor["/FontName"] = renamed
 
 
-def _outline(revision: Revision, titles: Sequence[str], pages: Sequence[Ref]) -> Ref:
+def _outline(
+    writer: IncrementalPdfFileWriter,
+    titles: Sequence[str],
+    pages: Sequence[generic.IndirectObject],
+) -> generic.IndirectObject:
     """One top-level bookmark per part, opening its first page."""
-    root = revision.allocate()
-    items = [revision.allocate() for _ in titles]
-    for index, (item, title, page) in enumerate(zip(items, titles, pages, strict=True)):
-        entry: dict[str, object] = {
-            "/Title": text_string(title),
-            "/Parent": root,
-            "/Dest": [page, Name("/Fit")],
-        }
-        if index:
-            entry["/Prev"] = items[index - 1]
-        if index + 1 < len(items):
-            entry["/Next"] = items[index + 1]
-        revision.put(item, entry)
-    outline = {"/Type": Name("/Outlines"), "/First": items[0], "/Last": items[-1]}
-    revision.put(root, {**outline, "/Count": len(items)})
+    root = writer.add_object(generic.DictionaryObject({"/Type": pdf_name("/Outlines")}))
+    items = [
+        writer.add_object(
+            generic.DictionaryObject(
+                {
+                    "/Title": generic.TextStringObject(title),
+                    "/Parent": root,
+                    "/Dest": generic.ArrayObject([page, pdf_name("/Fit")]),
+                }
+            )
+        )
+        for title, page in zip(titles, pages, strict=True)
+    ]
+    for previous, following in itertools.pairwise(items):
+        previous.get_object()["/Next"] = following
+        following.get_object()["/Prev"] = previous
+    outline = root.get_object()
+    outline["/First"], outline["/Last"] = items[0], items[-1]
+    outline["/Count"] = generic.NumberObject(len(items))
     return root
 
 
-def _info(meta: DocumentMetadata, moment: datetime) -> dict[str, object]:
+def _set_metadata(
+    writer: IncrementalPdfFileWriter, meta: DocumentMetadata, moment: datetime
+) -> None:
     info = {
         "/Title": meta.title,
         "/Subject": meta.subject,
@@ -285,10 +367,25 @@ def _info(meta: DocumentMetadata, moment: datetime) -> dict[str, object]:
     }
     if meta.author:
         info["/Author"] = meta.author
-    return {key: text_string(value) for key, value in info.items()}
+    writer.set_info(
+        generic.DictionaryObject(
+            {pdf_name(key): generic.TextStringObject(value) for key, value in info.items()}
+        )
+    )
+    # pyHanko updates a MetadataStream's Producer and ModifyDate when it writes the revision
+    writer.root["/Metadata"] = writer.add_object(
+        MetadataStream(stream_data=_xmp_packet(meta, moment))
+    )
 
 
-_XMP_DICT: dict[str, object] = {"/Type": Name("/Metadata"), "/Subtype": Name("/XML")}
+def _dates_agree(writer: IncrementalPdfFileWriter) -> bool:
+    """Whether the Info ModDate and xmp:ModifyDate pyHanko just wrote are the same instant."""
+    info = writer.trailer["/Info"]
+    fields = {key: value for root in writer.root["/Metadata"].xmp for key, value in root}
+    xmp_value = fields.get(XMP_MODDATE)
+    if "/ModDate" not in info or xmp_value is None:
+        return True
+    return parse_pdf_date(info["/ModDate"]) == datetime.fromisoformat(str(xmp_value.value))
 
 
 def _xmp_packet(meta: DocumentMetadata, moment: datetime) -> bytes:

@@ -12,8 +12,8 @@ than pdfplumber: on the rendered contracts' signature pages (1,400 to 2,700 char
 pdfplumber took 50 to 100 ms per page, PDFium 3 ms, and the whole post-processing budget is
 well under 60 ms per contract. PDFium is not thread-safe: calls are serialised by a lock.
 
-All three fields are created in ONE revision, before any signature: a field added after a
-certification signature invalidates it.
+All three fields are created in ONE revision (pyHanko's ``append_signature_field``), before
+any signature: a field added after a certification signature invalidates it.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 
 from caqes_docs.errors import InputError, SignatureFieldError
 from caqes_docs.parties import PARTIES, Party
-from caqes_docs.pdf.pdfobjects import Name, PdfFile, Ref, Revision, Stream, text_string
 
 _PDFIUM_LOCK = threading.Lock()
 
@@ -223,52 +225,29 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
 
 
 def add_signature_fields(
-    revision: Revision, pdf: PdfFile, pages: Sequence[Ref], placements: Sequence[FieldPlacement]
-) -> Ref:
-    """Add the empty signature fields to ``revision``; the reference of the new AcroForm.
+    writer: IncrementalPdfFileWriter, placements: Sequence[FieldPlacement]
+) -> None:
+    """Add the empty signature fields to the revision ``writer`` is preparing.
 
-    ``pages`` are the references of the pages of ``pdf``, the file ``revision`` updates. Each
-    field is also its widget (printed, locked: flags 132) with an empty appearance, as PDF/A
-    wants of an annotation; a form the document already has keeps its fields.
+    Each field is also its widget (printed, locked) with an empty appearance, as PDF/A wants
+    of an annotation (pyHanko's ``append_signature_field``); a form the document already has
+    keeps its fields.
     """
-    annotations: dict[Ref, list[object]] = {}
-    fields: list[object] = []
+    pages = int(writer.root["/Pages"]["/Count"])
     for placement in placements:
-        if not 0 <= placement.page < len(pages):
+        if not 0 <= placement.page < pages:
             raise SignatureFieldError(
                 f"champ « {placement.name} » : la page {placement.page + 1} n'existe pas"
             )
-        page = pages[placement.page]
-        llx, lly, urx, ury = placement.box
-        appearance = Stream(
-            {
-                "/Type": Name("/XObject"),
-                "/Subtype": Name("/Form"),
-                "/BBox": [0, 0, urx - llx, ury - lly],
-                "/Resources": {},
-            },
-            b"",
+        spec = SigFieldSpec(
+            placement.name,
+            on_page=placement.page,
+            box=placement.box,
+            readable_field_name=placement.label,
         )
-        field = revision.add(
-            {
-                "/FT": Name("/Sig"),
-                "/T": text_string(placement.name),
-                "/TU": text_string(placement.label),
-                "/Type": Name("/Annot"),
-                "/Subtype": Name("/Widget"),
-                "/F": 132,
-                "/Rect": [llx, lly, urx, ury],
-                "/P": page,
-                "/AP": {"/N": revision.add(appearance)},
-            }
-        )
-        fields.append(field)
-        annotations.setdefault(page, []).append(field)
-    for page, added in annotations.items():
-        dictionary = pdf.dict(page)
-        existing = pdf.resolve(dictionary.get("/Annots")) or []
-        revision.put(page, {**dictionary, "/Annots": [*existing, *added]})
-    form = dict(pdf.dict(pdf.root["/AcroForm"])) if "/AcroForm" in pdf.root else {}
-    form["/Fields"] = [*(pdf.resolve(form.get("/Fields")) or []), *fields]
-    form["/SigFlags"] = 1  # signatures exist (or will): readers keep the file as it is
-    return revision.add(form)
+        try:
+            append_signature_field(writer, spec)
+        except (PdfError, ValueError, KeyError) as exc:
+            raise SignatureFieldError(
+                f"champ « {placement.name} » impossible à créer ({exc})"
+            ) from exc
