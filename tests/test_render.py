@@ -481,3 +481,23 @@ def test_external_links_are_reported_and_refused(tmp_path: Path, kind: str, targ
     with pytest.raises(TemplateError, match=f"pointe hors du document.*{re.escape(target)}"):
         render_docx(linked, sample_context("annexe1.docx"), tmp_path / "out.docx")
     assert not (tmp_path / "out.docx").exists()
+
+
+def test_fields_fetching_outside_content_are_reported_and_refused(tmp_path: Path) -> None:
+    source = TemplateSet.shipped().annex1
+    with zipfile.ZipFile(source) as package:
+        xml = package.read("word/document.xml").decode("utf-8")
+    # Word splits an instruction over runs as it likes.
+    field = (
+        '<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+        '<w:r><w:instrText xml:space="preserve"> INCLUDE</w:instrText></w:r>'
+        '<w:r><w:instrText xml:space="preserve">PICTURE "http://exemple.fr/logo.png" \\d '
+        "</w:instrText></w:r>"
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r></w:p>'
+    )
+    xml = xml.replace("<w:body>", "<w:body>" + field, 1)
+    linked = _with_parts(source, tmp_path / "annexe1.docx", {"word/document.xml": xml.encode()})
+    problems = [str(p) for p in check_template(linked)]
+    assert any("champ INCLUDEPICTURE" in p and "http://exemple.fr/logo.png" in p for p in problems)
+    with pytest.raises(TemplateError, match="pointe hors du document"):
+        render_docx(linked, sample_context("annexe1.docx"), tmp_path / "out.docx")

@@ -17,7 +17,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from docx.oxml.ns import qn
 from lxml import etree
 
 from caqes_docs.errors import TemplateError
@@ -30,6 +32,11 @@ MAX_PARTS = 500
 # What zipfile raises on a damaged archive; RuntimeError: an encrypted part;
 # NotImplementedError: an unknown compression method.
 _UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+# HYPERLINK with \l points to a bookmark of the document itself.
+_FETCHING_FIELD = re.compile(
+    r'\b(INCLUDEPICTURE|INCLUDETEXT|LINK|DDEAUTO|DDE|HYPERLINK)\s+(?!\\l)"?([^"\s]+)'
+)
 _RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 
 
@@ -102,22 +109,38 @@ def read_package(path: Path) -> Package:
         ) from None
 
 
+def parse_xml(data: bytes, name: str) -> Any:
+    """One XML part of a model: no entity expansion, no network access."""
+    try:
+        return etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise TemplateError(f"{name} : XML illisible ({exc})") from None
+
+
 def external_links(parts: list[tuple[zipfile.ZipInfo, bytes]]) -> list[ExternalLink]:
-    """The relationships of every part (``*.rels``) that point outside the package."""
+    """What points outside the package: external relationships, and the fields that fetch
+    their content from elsewhere (INCLUDEPICTURE, INCLUDETEXT, LINK, DDE, HYPERLINK)."""
     links = []
     for info, data in parts:
-        if not info.filename.endswith(".rels"):
-            continue
-        source = _source_part(info.filename)
-        try:
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False))
-        except etree.XMLSyntaxError:
-            raise TemplateError(f"{info.filename} : relations illisibles") from None
-        for rel in root.iter(_RELATIONSHIPS):
-            if rel.get("TargetMode", "Internal") == "External":
-                kind = re.split(r"[/#]", rel.get("Type", ""))[-1] or "inconnu"
-                links.append(ExternalLink(source, kind, rel.get("Target", "")))
+        if info.filename.endswith(".rels"):
+            source = _source_part(info.filename)
+            for rel in parse_xml(data, info.filename).iter(_RELATIONSHIPS):
+                if rel.get("TargetMode", "Internal") == "External":
+                    kind = re.split(r"[/#]", rel.get("Type", ""))[-1] or "inconnu"
+                    links.append(ExternalLink(source, kind, rel.get("Target", "")))
+        elif info.filename.startswith("word/") and info.filename.endswith(".xml"):
+            links += _external_fields(info.filename, parse_xml(data, info.filename))
     return links
+
+
+def _external_fields(name: str, root: Any) -> list[ExternalLink]:
+    # A field's instruction may be split over several runs: join them before searching.
+    instructions = "".join(t.text or "" for t in root.iter(qn("w:instrText")))
+    instructions += " ".join(f.get(qn("w:instr"), "") for f in root.iter(qn("w:fldSimple")))
+    return [
+        ExternalLink(name, f"champ {match[1]}", match[2])
+        for match in _FETCHING_FIELD.finditer(instructions)
+    ]
 
 
 def _source_part(rels_name: str) -> str:

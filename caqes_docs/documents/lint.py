@@ -22,7 +22,7 @@ from docxtpl import DocxTemplate
 from jinja2 import meta
 from lxml import etree
 
-from caqes_docs.documents.archive import Package, external_links, read_package
+from caqes_docs.documents.archive import Package, external_links, parse_xml, read_package
 from caqes_docs.documents.render import (
     CORE_PART,
     CORE_PROPERTIES,
@@ -129,7 +129,7 @@ def check_unrendered(package: Package, sources: list[Source]) -> list[Problem]:
 
 
 def _unrendered_properties(data: bytes) -> list[Problem]:
-    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False))
+    root = parse_xml(data, CORE_PART)
     rendered = {qn(prop) for prop in CORE_PROPERTIES}
     problems = []
     for element in root:

@@ -24,7 +24,7 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from caqes_docs.documents.archive import read_package, refuse_external_links
+from caqes_docs.documents.archive import parse_xml, read_package, refuse_external_links
 from caqes_docs.documents.package import PackageWriter
 from caqes_docs.errors import TemplateError
 from caqes_docs.files import write_bytes
@@ -224,7 +224,7 @@ def template_sources(template: DocxTemplate) -> list[Source]:
     for part in package.iter_parts():
         if part.partname != f"/{CORE_PART}":
             continue
-        root = etree.fromstring(part.blob)
+        root = parse_xml(part.blob, CORE_PART)
         for prop in CORE_PROPERTIES:
             element = root.find(qn(prop))
             text = element.text if element is not None and element.text else ""
@@ -291,7 +291,7 @@ class _CompiledTemplate:
 
     def _properties(self, context: dict[str, Any]) -> bytes:
         assert self._core_xml is not None
-        root = etree.fromstring(self._core_xml)
+        root = parse_xml(self._core_xml, CORE_PART)
         for prop, template in self._core:
             element = root.find(qn(prop))
             if element is None:  # as python-docx does when docxtpl sets it
