@@ -22,3 +22,8 @@ def main(verbose: bool) -> None:
 
 for command in (*generation.COMMANDS, *batch.COMMANDS, *signing.COMMANDS, *lifecycle.COMMANDS):
     main.add_command(command)
+
+from caqes_docs.cli import web  # noqa: E402 - the exchange portal's commands (serve, web)
+
+for command in web.COMMANDS:
+    main.add_command(command)

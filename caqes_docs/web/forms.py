@@ -1,0 +1,57 @@
+"""The portal's forms, with DSFR markup through django-dsfr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from dsfr.forms import DsfrBaseForm
+
+TARGETING_SUFFIXES = (".xlsx", ".xls", ".ods", ".csv")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.0f} Mo"
+
+
+class SignedCopyForm(DsfrBaseForm):
+    fichier = forms.FileField(
+        label="Copie signée (PDF)",
+        help_text="Le PDF téléchargé sur cette page, une fois signé avec votre certificat.",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf"}),
+    )
+
+    def clean_fichier(self):  # type: ignore[no-untyped-def]
+        upload = self.cleaned_data["fichier"]
+        if upload.size > settings.CAQES_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"fichier trop volumineux ({_megabytes(upload.size)}, au plus "
+                f"{_megabytes(settings.CAQES_UPLOAD_MAX_BYTES)})"
+            )
+        return upload
+
+
+class TargetingForm(DsfrBaseForm):
+    fichier = forms.FileField(
+        label="Fichier de ciblage",
+        help_text="Classeur XLSX, XLS ou ODS, ou CSV séparé par « ; » (voir le README).",
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(TARGETING_SUFFIXES)}),
+    )
+
+    def clean_fichier(self):  # type: ignore[no-untyped-def]
+        upload = self.cleaned_data["fichier"]
+        suffix = Path(upload.name or "").suffix.lower()
+        if suffix not in TARGETING_SUFFIXES:
+            raise forms.ValidationError(
+                f"type de fichier non pris en charge (« {suffix or 'sans extension'} ») : "
+                f"attendu {', '.join(TARGETING_SUFFIXES)}"
+            )
+        if upload.size > settings.CAQES_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(f"fichier trop volumineux ({_megabytes(upload.size)})")
+        return upload
+
+
+class LoginForm(DsfrBaseForm, AuthenticationForm):
+    """Django's login form in DSFR markup."""

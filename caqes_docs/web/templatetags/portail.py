@@ -1,0 +1,28 @@
+"""Small template filters of the portal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def moment(value: Any) -> str:
+    """An ISO 8601 time (or datetime) as « 03/12/2026 10:15 »."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime("%d/%m/%Y %H:%M")

@@ -1,0 +1,409 @@
+"""The portal's pages. Each parses the request, calls one function of
+:mod:`caqes_docs.web.exchange`, :mod:`caqes_docs.web.links` or the task queue, and answers in
+French; a library error becomes its French message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from caqes_docs.errors import CaqesError
+from caqes_docs.parties import ROLES, party
+from caqes_docs.registry.store import DocumentRecord
+from caqes_docs.web import exchange, links
+from caqes_docs.web.forms import SignedCopyForm, TargetingForm
+from caqes_docs.web.models import Job, PartyLink, RefusedUpload
+from caqes_docs.web.tasks import batch_task, countersign_task
+
+PARTY_NAMES = {role: party(role).name for role in ROLES}
+
+
+def _officer(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _pdf(path: Path, download_name: str) -> FileResponse:
+    """A PDF as an attachment, never rendered inline as anything else."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    except OSError:
+        raise Http404("fichier introuvable") from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=download_name, content_type="application/pdf"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
+    """A ``;``-separated UTF-8 CSV with a BOM, as Excel opens it."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    response.write("\ufeff")
+    writer = csv.writer(response, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return response
+
+
+def _library_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A library error becomes a French page (status 400), not a server error."""
+
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CaqesError as exc:
+            return render(request, "portail/erreur.html", {"message": str(exc)}, status=400)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+# --- officers: dashboard and contracts ------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@_library_errors
+def dashboard(request: HttpRequest) -> HttpResponse:
+    selected = request.GET.get("filtre") or None
+    if selected not in (None, *exchange.FILTERS):
+        selected = None
+    rows = exchange.dashboard(selected)
+    if request.GET.get("format") == "csv":
+        return _csv(
+            "tableau-de-bord.csv",
+            ["reference", "etablissement", "document", "statut", *ROLES, "en_attente_de",
+             "depuis_jours", "depots_refuses", "dernier_evenement", "date_dernier_evenement"],
+            [
+                [item.row.reference, item.row.establishment, item.row.document, item.row.status,
+                 *(item.row.signed[role] or "" for role in ROLES), item.row.waiting_for or "",
+                 "" if item.waiting_days is None else item.waiting_days, item.refused_uploads,
+                 item.row.last_event, item.row.last_event_time]
+                for item in rows
+            ],
+        )  # fmt: skip
+    return render(
+        request,
+        "portail/tableau.html",
+        {
+            "rows": rows,
+            "filters": exchange.FILTERS,
+            "selected": selected,
+            "roles": ROLES,
+            "party_names": PARTY_NAMES,
+        },
+    )
+
+
+@require_GET
+@login_required
+@_library_errors
+def contract(request: HttpRequest, reference: str) -> HttpResponse:
+    with exchange.open_registry() as registry:
+        try:
+            record = registry.contract(reference)
+        except CaqesError:
+            raise Http404("contrat inconnu") from None
+        documents = []
+        for document in registry.documents(record.id):
+            documents.append(
+                {
+                    "record": document,
+                    "signatures": registry.signatures(document.id),
+                    "report": _report_or_error(registry, document),
+                    "links": PartyLink.objects.filter(document_id=document.id).order_by(
+                        "-created_at"
+                    ),
+                    "refused": RefusedUpload.objects.filter(document_id=document.id).order_by(
+                        "-received_at"
+                    ),
+                }
+            )
+        events = registry.events(contract_id=record.id)
+    return render(
+        request,
+        "portail/contrat.html",
+        {
+            "contract": record,
+            "documents": documents,
+            "events": list(reversed(events)),
+            "party_names": PARTY_NAMES,
+        },
+    )
+
+
+def _report_or_error(registry: Any, document: DocumentRecord) -> Any:
+    try:
+        return exchange.verification_report(registry, document)
+    except CaqesError as exc:
+        return str(exc)
+
+
+@require_GET
+@login_required
+@_library_errors
+def document_file(request: HttpRequest, document_id: int, which: str) -> HttpResponse:
+    if which not in ("emis", "signe"):
+        raise Http404("fichier inconnu")
+    with exchange.open_registry() as registry:
+        document = exchange.document_by_id(registry, document_id)
+        if document is None:
+            raise Http404("document inconnu")
+        path = document.issued_path if which == "emis" else document.signed_path
+        if path is None:
+            raise Http404("pas encore de copie signée")
+        exchange.record_event(
+            registry,
+            "téléchargement",
+            f"{document.label} ({'émis' if which == 'emis' else 'copie signée'}) téléchargé "
+            f"par {_officer(request)}",
+            document.contract_id,
+            document.id,
+        )
+    suffix = "" if which == "emis" else "-signe"
+    return _pdf(path, f"{document.reference}-{document.number}{suffix}.pdf")
+
+
+@require_GET
+@login_required
+def refused_file(request: HttpRequest, refused_id: int) -> HttpResponse:
+    refused = get_object_or_404(RefusedUpload, id=refused_id)
+    if not refused.stored_name:
+        raise Http404("fichier non conservé")
+    return _pdf(exchange.files_dir("refus") / refused.stored_name, f"refus-{refused.id}.pdf")
+
+
+# --- officers: links ----------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+@_library_errors
+def create_links(request: HttpRequest) -> HttpResponse:
+    """New links, returned once as a CSV (contact, party, reference, document, link)."""
+    reference = request.POST.get("reference") or None
+    with exchange.open_registry() as registry:
+        made = links.create_links(
+            registry,
+            [reference] if reference else None,
+            _officer(request),
+            renew=request.POST.get("renouveler") == "1",
+        )
+        documents = {doc.id: doc for doc in registry.documents()}
+        for new in made:
+            document = documents[new.link.document_id]
+            exchange.record_event(
+                registry,
+                "lien créé",
+                f"lien d'accès {PARTY_NAMES[new.link.party]} créé par {_officer(request)}, "
+                f"valable jusqu'au {new.link.expires_at:%d/%m/%Y}",
+                document.contract_id,
+                document.id,
+            )
+    return _csv(
+        "liens-signature.csv",
+        ["contact", "partie", "reference", "document", "lien", "expire_le"],
+        [
+            [new.link.contact, PARTY_NAMES[new.link.party], new.link.reference,
+             documents[new.link.document_id].label, new.url, f"{new.link.expires_at:%d/%m/%Y}"]
+            for new in made
+        ],
+    )  # fmt: skip
+
+
+@require_POST
+@login_required
+def revoke_link(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = links.revoke(link_id)
+    if link is None:
+        raise Http404("lien inconnu ou déjà révoqué")
+    with exchange.open_registry() as registry:
+        document = exchange.document_by_id(registry, link.document_id)
+        exchange.record_event(
+            registry,
+            "lien révoqué",
+            f"lien d'accès {PARTY_NAMES[link.party]} révoqué par {_officer(request)}",
+            document.contract_id if document else None,
+            link.document_id if document else None,
+        )
+    messages.success(request, f"Lien {PARTY_NAMES[link.party]} révoqué.")
+    return HttpResponseRedirect(reverse("portail:contrat", args=[link.reference]))
+
+
+# --- officers: campaign batch and countersignature --------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def campaign(request: HttpRequest) -> HttpResponse:
+    form = TargetingForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["fichier"]
+        stored = exchange.generated_name(Path(upload.name).suffix.lower())
+        with open(exchange.files_dir("ciblages") / stored, "xb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        job = Job.objects.create(
+            kind=Job.BATCH,
+            label=f"Campagne depuis « {Path(upload.name).name[:200]} »",
+            created_by=_officer(request),
+            input_name=stored,
+        )
+        batch_task(job.id)
+        return HttpResponseRedirect(reverse("portail:tache", args=[job.id]))
+    jobs = Job.objects.order_by("-created_at")[:10]
+    return render(request, "portail/campagne.html", {"form": form, "jobs": jobs})
+
+
+@require_GET
+@login_required
+def job(request: HttpRequest, job_id: int) -> HttpResponse:
+    return render(request, "portail/tache.html", {"job": get_object_or_404(Job, id=job_id)})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("portail.countersign", raise_exception=True)
+@_library_errors
+def countersign(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        ids = [int(value) for value in request.POST.getlist("document") if value.isdigit()]
+        if not ids:
+            messages.error(request, "Cochez au moins un document.")
+            return HttpResponseRedirect(reverse("portail:contresignature"))
+        job = Job.objects.create(
+            kind=Job.COUNTERSIGN,
+            label=f"Contresignature ARS de {len(ids)} document(s)",
+            created_by=_officer(request),
+            arguments={"documents": ids},
+        )
+        countersign_task(job.id)
+        return HttpResponseRedirect(reverse("portail:tache", args=[job.id]))
+    rows = exchange.dashboard("ARS")
+    return render(request, "portail/contresignature.html", {"rows": rows})
+
+
+# --- parties -----------------------------------------------------------------------------------
+
+
+def _party_link(request: HttpRequest, token: str) -> PartyLink:
+    """The link of ``token``, or 404; too many wrong tokens from one address: 429."""
+    if links.blocked(request):
+        raise _TooManyAttempts
+    link = links.find_link(token)
+    if link is None:
+        links.count_failure(request)
+        raise Http404("lien inconnu ou expiré")
+    return link
+
+
+class _TooManyAttempts(Exception):
+    pass
+
+
+def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def wrapper(request: HttpRequest, token: str, *args: Any) -> HttpResponse:
+        try:
+            return view(request, token, *args)
+        except _TooManyAttempts:
+            return render(request, "portail/bloque.html", status=429)
+
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+@require_http_methods(["GET", "POST"])
+@_guarded
+@_library_errors
+def party_page(request: HttpRequest, token: str) -> HttpResponse:
+    link = _party_link(request, token)
+    result = None
+    form = SignedCopyForm()
+    if request.method == "POST":
+        result, form = _upload(request, link)
+    with exchange.open_registry() as registry:
+        document = exchange.document_by_id(registry, link.document_id)
+        if document is None:
+            raise Http404("document remplacé")
+        if request.method == "GET":
+            exchange.record_event(
+                registry,
+                "ouverture du lien",
+                f"lien {PARTY_NAMES[link.party]} ouvert ({links.client_address(request)})",
+                document.contract_id,
+                document.id,
+            )
+        signatures = registry.signatures(document.id)
+        awaited = exchange.awaited_party(registry, document)
+    status = 200 if result is None or result.accepted else 422
+    return render(
+        request,
+        "portail/partie.html",
+        {
+            "link": link,
+            "token": token,
+            "document": document,
+            "party_name": PARTY_NAMES[link.party],
+            "signatures": signatures,
+            "awaited": awaited,
+            "awaited_name": PARTY_NAMES.get(awaited or "", ""),
+            "form": form,
+            "result": result,
+            "max_mb": settings.CAQES_UPLOAD_MAX_BYTES // (1024 * 1024),
+        },
+        status=status,
+    )
+
+
+def _upload(request: HttpRequest, link: PartyLink) -> tuple[Any, SignedCopyForm]:
+    form = SignedCopyForm(request.POST, request.FILES)
+    if not form.is_valid():
+        upload = request.FILES.get("fichier")
+        reason = "; ".join(error for errors in form.errors.values() for error in errors)
+        exchange.refuse_without_file(
+            link, upload.name if upload else "", upload.size if upload else 0, reason
+        )
+        return exchange.UploadResult(False, reason), form
+    return exchange.receive_upload(link, form.cleaned_data["fichier"]), SignedCopyForm()
+
+
+@require_GET
+@_guarded
+@_library_errors
+def party_document(request: HttpRequest, token: str) -> HttpResponse:
+    link = _party_link(request, token)
+    with exchange.open_registry() as registry:
+        document = exchange.document_by_id(registry, link.document_id)
+        if document is None:
+            raise Http404("document remplacé")
+        path = exchange.latest_copy(document)
+        exchange.record_event(
+            registry,
+            "téléchargement",
+            f"{document.label} téléchargé par le lien {PARTY_NAMES[link.party]} "
+            f"({links.client_address(request)})",
+            document.contract_id,
+            document.id,
+        )
+    return _pdf(path, f"{document.reference}-{document.number}-a-signer.pdf")
