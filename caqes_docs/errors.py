@@ -6,6 +6,7 @@ Every message is French and reads as one line for a contract officer; the CLI pr
 - :class:`CaqesError` — base class; the CLI catches it and exits with status 1.
   - :class:`InputError` — bad user data: a YAML, CSV or XLSX file, a FINESS number, a date.
     Carries the file, the place (line or field), the value and the rule when known.
+    - :class:`InvalidData` — several such problems found in one file, one line each.
   - :class:`TemplateError` — a template that cannot be rendered: Jinja syntax, a missing
     variable, a missing or duplicated signature anchor.
   - :class:`ConversionError` — LibreOffice is missing, hung or failed on a document.
@@ -46,6 +47,17 @@ class InputError(CaqesError):
         prefix = " : ".join(where)
         shown = f" (valeur « {self.value} »)" if self.value not in (None, "") else ""
         return f"{prefix} : {self.rule}{shown}" if prefix else f"{self.rule}{shown}"
+
+
+class InvalidData(InputError):
+    """Several problems found in one file; ``problems`` holds one InputError each."""
+
+    def __init__(self, problems: list[InputError]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    def _message(self) -> str:
+        return self.rule
 
 
 class TemplateError(CaqesError):

@@ -1,17 +1,32 @@
-"""Atomic file writes: a file appears whole, or not at all, and never half-written."""
+"""Atomic file writes: a file appears whole, or not at all, and never half-written.
+
+Also the one CSV writer of the toolkit (:func:`csv_text`, :func:`write_csv`): every CSV an
+officer opens in Excel or LibreOffice Calc is written by it, the same way.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import datetime as dt
 import hashlib
+import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from caqes_docs.errors import InputError
+
+# Officers read times in metropolitan French time, whatever the server's zone.
+LOCAL_TIME = ZoneInfo("Europe/Paris")
+CSV_DELIMITER = ";"
+# A cell starting with one of these is run as a formula by a spreadsheet (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _current_umask() -> int:
@@ -73,3 +88,55 @@ def reading(path: Path) -> Iterator[None]:
         raise InputError("un fichier est attendu, pas un dossier", file=path) from None
     except OSError as exc:
         raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None
+
+
+def local_time(moment: dt.datetime | str) -> dt.datetime:
+    """``moment`` (a datetime or ISO 8601 text) in French local time; naive means local."""
+    if isinstance(moment, str):
+        moment = dt.datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=LOCAL_TIME)
+    return moment.astimezone(LOCAL_TIME)
+
+
+def csv_cell(value: object) -> str:
+    """One CSV cell as a French spreadsheet reads it.
+
+    ``None`` is empty; a datetime is ``JJ/MM/AAAA HH:MM`` in French local time, a date
+    ``JJ/MM/AAAA``; a boolean ``oui``/``non``; a decimal number with a decimal comma; text
+    that a spreadsheet would run as a formula is prefixed with ``'``, which shows it as text.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        return str(value).replace(".", ",")
+    if isinstance(value, dt.datetime):
+        return local_time(value).strftime("%d/%m/%Y %H:%M")
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A whole CSV file: UTF-8 byte order mark (Excel then reads UTF-8), ``;``, CRLF lines.
+
+    Each value goes through :func:`csv_cell`. Encode the result as UTF-8 to write it, or
+    send it as ``text/csv; charset=utf-8``.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+    writer.writerow([csv_cell(name) for name in header])
+    writer.writerows([csv_cell(value) for value in row] for row in rows)
+    return "\ufeff" + buffer.getvalue()
+
+
+def write_csv(target: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Write :func:`csv_text` atomically to ``target``; return the number of data rows."""
+    materialised = [list(row) for row in rows]
+    write_text(target, csv_text(header, materialised))
+    return len(materialised)
