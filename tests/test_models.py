@@ -165,3 +165,102 @@ def test_default_action_plan_rows_per_targeted_site() -> None:
     assert any(row.axis == "Déprescription des IPP au long cours" for row in nat2)
     themes = [row.indicator for row in contract.action_plan if row.volet == 2]
     assert themes == ["CHIR_AMBU", "HOSP_EVIT", "DUREE_SEJ"]
+
+
+# --------------------------------------------------------------------------- names and characters
+
+
+def _campaign_data() -> dict:
+    from caqes_docs.resources import data_file
+
+    return yaml.safe_load(data_file("campagne-nouvelle-aquitaine-2022.yaml").read_text("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["../../x", "/tmp/caqes-x", "a/b", "CAQES..x", ".cache", "R" * 300, "CAQES NA 2022", "é-1"],
+)
+def test_a_reference_must_make_a_safe_file_name(tmp_path: Path, reference: str) -> None:
+    data = _example()
+    data["reference"] = reference
+    [problem] = _problems(_write(tmp_path, data))
+    assert problem.startswith(f"{tmp_path / 'contrat.yaml'} : reference : ce nom sert de nom")
+    assert "100 caractères au plus" in problem
+    data["reference"] = "CAQES-NA-2022-640990017.v2_bis"
+    assert load_contract(_write(tmp_path, data), load_campaign()).reference == data["reference"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rule"),
+    [
+        ("../../{finess_ej}", "ce nom sert de nom de fichier"),
+        ("/srv/{finess_ej}", "ce nom sert de nom de fichier"),
+        ("{finess_ej:>100000000}", "« finess_ej » ; variables permises"),
+        ("{finess_ej!r}", "« finess_ej » ; variables permises"),
+        ("{finess_ej.__class__}", "« finess_ej.__class__ » ; variables permises"),
+        ("CAQES-{departement}", "« departement » ; variables permises"),
+        ("CAQES-{finess_ej", "accolades mal formées"),
+        ("X" * 95 + "{finess_ej}", "100 caractères au plus"),
+    ],
+)
+def test_a_campaign_reference_pattern_is_checked_before_use(
+    tmp_path: Path, pattern: str, rule: str
+) -> None:
+    data = _campaign_data()
+    data["reference"] = pattern
+    with pytest.raises(InvalidData) as caught:
+        load_campaign(_write(tmp_path, data, "campagne.yaml"))
+    [problem] = caught.value.problems
+    assert str(problem).startswith(f"{tmp_path / 'campagne.yaml'} : reference : ")
+    assert rule in problem.rule
+
+
+@pytest.mark.parametrize(
+    ("char", "kind"),
+    [
+        ("\x00", "caractère de contrôle"),
+        ("\x07", "caractère de contrôle"),
+        ("\x1b", "caractère de contrôle"),
+        ("\x1f", "caractère de contrôle"),
+        ("\u202e", "inversion du sens d'écriture"),
+        ("\u2066", "inversion du sens d'écriture"),
+    ],
+)
+def test_control_and_bidi_characters_are_refused_where_they_stand(
+    tmp_path: Path, char: str, kind: str
+) -> None:
+    data = _example()
+    data["etablissement"]["raison_sociale"] = f"Clinique{char}fictive"
+    data["etablissement"]["sites"][0]["nom"] = f"Site{char}"
+    problems = _problems(_write(tmp_path, data))
+    shown = f"<U+{ord(char):04X}>"
+    assert problems == [
+        f"{tmp_path / 'contrat.yaml'} : etablissement.raison_sociale : caractère interdit "
+        f"U+{ord(char):04X} ({kind}) : ressaisir la valeur (valeur « Clinique{shown}fictive »)",
+        f"{tmp_path / 'contrat.yaml'} : etablissement.sites[0].nom : caractère interdit "
+        f"U+{ord(char):04X} ({kind}) : ressaisir la valeur (valeur « Site{shown} »)",
+    ]
+
+
+def test_tab_and_newline_are_allowed_and_keys_are_checked_too(tmp_path: Path) -> None:
+    data = _example()
+    data["etablissement"]["adresse"] = "1 rue du Port\n\t64100 Bayonne"
+    assert load_contract(_write(tmp_path, data), load_campaign())
+    data["etablissement"]["\u202etelephone"] = "05"
+    problems = _problems(_write(tmp_path, data))
+    assert any("etablissement : caractère interdit U+202E" in p for p in problems)
+
+
+def test_campaign_text_is_checked_for_characters(tmp_path: Path) -> None:
+    data = _campaign_data()
+    data["cpam"]["33"]["adresse"] = "Bordeaux\x0b"
+    with pytest.raises(InvalidData, match=r"cpam\.33\.adresse : caractère interdit U\+000B"):
+        load_campaign(_write(tmp_path, data, "campagne.yaml"))
+
+
+def test_models_refuse_forbidden_characters_whatever_their_source() -> None:
+    from caqes_docs.inputs.models import Site
+    from caqes_docs.inputs.validation import validate
+
+    with pytest.raises(InvalidData, match=r"nom : caractère interdit U\+202D"):
+        validate(Site, {"finess": "330781196", "nom": "Site \u202dA"})

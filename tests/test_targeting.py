@@ -647,3 +647,214 @@ def test_model_objections_are_located_too(tmp_path: Path, campaign, monkeypatch)
         ("ciblage", 3, "nom_et", "Site B", "règle du site"),
         ("plan_actions", 2, "axe", "", "règle du plan"),
     ]
+
+
+# --------------------------------------------------------------------------- workbooks as saved
+
+
+TEST_DATA = Path(__file__).resolve().parent / "data"
+EXAMPLE = "ciblage-nouvelle-aquitaine-2022"
+
+
+@pytest.mark.parametrize("suffix", ["ods", "xls"])
+def test_examples_saved_by_libreoffice_give_the_same_contracts(
+    example_results, campaign: Campaign, suffix: str
+) -> None:
+    # examples/*.ods and *.xls: the .xlsx example converted by LibreOffice Calc 7.4.
+    _, from_xlsx = example_results
+    result = read_targeting(
+        EXAMPLES / f"{EXAMPLE}.{suffix}", campaign, finess_extract=EXAMPLES / "finess-extrait.csv"
+    )
+    assert [(t.finess_ej, t.digest) for t in result.accepted] == [
+        (t.finess_ej, t.digest) for t in from_xlsx.accepted
+    ]
+    assert [str(p) for p in result.rejected] == [str(p) for p in from_xlsx.rejected]
+
+
+# tests/data/ciblage-cellules.*: written by openpyxl (a formula =NA() in qualite_representant
+# line 2; a number as raison_sociale and a date as nom_et line 3; numeric FINESS numbers of
+# département 01 line 4), then saved by LibreOffice Calc 7.4 as .ods, .xlsx and .xls.
+CELLS_A, CELLS_B, CELLS_C = fin(30), fin(40), finess("01099550")
+
+
+@pytest.mark.parametrize("suffix", ["ods", "xlsx", "xls"])
+def test_numbers_and_dates_where_text_is_expected_are_refused(campaign, suffix: str) -> None:
+    result = read(TEST_DATA / f"ciblage-cellules.{suffix}", campaign)
+    assert [(p.line, p.column, p.value, p.rule) for p in problems(result, CELLS_B)] == [
+        (3, "raison_sociale", "12345", "texte attendu dans cette colonne, pas un nombre"),
+        (3, "nom_et", "03/01/2022", "texte attendu dans cette colonne, pas une date"),
+    ]
+    accepted = {item.finess_ej: item for item in result.accepted}
+    assert accepted[CELLS_C].sites == (finess("01099551"),)  # the leading zero is back
+
+
+@pytest.mark.parametrize("suffix", ["ods", "xlsx"])
+def test_a_formula_error_is_refused_not_taken_for_an_empty_cell(campaign, suffix: str) -> None:
+    result = read(TEST_DATA / f"ciblage-cellules.{suffix}", campaign)
+    problem = only_problem(result, CELLS_A)
+    assert (problem.line, problem.column, problem.value) == (2, "qualite_representant", "#N/A")
+    assert problem.rule.startswith("erreur de formule dans la cellule")
+
+
+def test_xls_formula_errors_cannot_be_seen_so_the_officer_is_told(campaign) -> None:
+    result = read(TEST_DATA / "ciblage-cellules.xls", campaign)
+    assert CELLS_A in [item.finess_ej for item in result.accepted]  # python-calamine issue 105
+    assert any("(.xls), une erreur de formule (#N/A…) se lit" in w for w in result.warnings)
+    assert not any(".xls" in w for w in read(TEST_DATA / "ciblage-cellules.ods", campaign).warnings)
+
+
+@pytest.mark.parametrize("value", ["#N/A", "#n/a", "#VALEUR!", "#REF!", "Err:502"])
+def test_formula_errors_written_as_text_are_refused(tmp_path: Path, campaign, value: str) -> None:
+    # What Excel writes in a CSV file for an error cell; openpyxl writes an error cell.
+    for path in (write_csv(tmp_path / "c.csv", [row(nom_et=value)]),):
+        problem = only_problem(read(path, campaign))
+        assert (problem.column, problem.value) == ("nom_et", value)
+        assert problem.rule.startswith("erreur de formule")
+    openpyxl_error = write_xlsx(tmp_path / "c.xlsx", [row(raison_sociale="#N/A")])
+    assert only_problem(read(openpyxl_error, campaign)).column == "raison_sociale"
+
+
+def test_dates_and_booleans_in_flag_and_plan_columns(tmp_path: Path, campaign) -> None:
+    rows = [row(NAT_2=True, ATB=dt.date(2022, 1, 1))]  # type: ignore[arg-type]
+    plan = [plan_row(echeance=dt.date(2023, 6, 30), cible=dt.date(2023, 1, 1))]
+    result = read(write_xlsx(tmp_path / "c.xlsx", rows, plan), campaign)
+    assert [(p.sheet, p.column, p.value, p.rule) for p in problems(result)] == [
+        ("ciblage", "ATB", "01/01/2022", "texte ou nombre ou valeur logique (VRAI/FAUX) attendu "
+         "dans cette colonne, pas une date"),
+        ("plan_actions", "cible", "01/01/2023", "texte ou nombre attendu dans cette colonne, "
+         "pas une date"),
+    ]  # fmt: skip
+
+
+def test_headers_match_whatever_their_case_accents_and_spaces(tmp_path: Path, campaign) -> None:
+    data = row()
+    headers = {"finess_ej": "FINESS_EJ", "finess_et": "Finess et", "nom_et": "Nom-ET"}
+    headers |= {"qualite_representant": "Qualité_Représentant", "NAT_2": "nat_2"}
+    columns = [headers.get(name, name) for name in COLUMNS]
+    path = write_csv(tmp_path / "c.csv", [{headers.get(k, k): v for k, v in data.items()}],
+                     columns=columns)  # fmt: skip
+    [accepted] = read(path, campaign).accepted
+    assert accepted.contract.establishment.representative.title == "Directrice"
+    assert accepted.contract.establishment.sites[0].name == f"Site {ET1}"
+    assert accepted.contract.volet1.national == {"NAT_2": [ET1]}  # type: ignore[union-attr]
+    twice = write_csv(tmp_path / "d.csv", [data], columns=[*COLUMNS, "Finess_EJ"])
+    with pytest.raises(InputError, match=r"ligne 1 : colonne en double \(valeur « Finess_EJ »"):
+        read(twice, campaign)
+
+
+def test_csv_targeting_says_once_that_the_campaign_lines_are_used(tmp_path: Path, campaign) -> None:
+    rows = [row(), row(et=ET2), row(EJ_B, ET_B)]
+    result = read(write_csv(tmp_path / "ciblage.csv", rows), campaign)
+    defaulted = [w for w in result.warnings if "plan d'actions" in w]
+    assert defaulted == [
+        "ciblage.csv : le fichier CSV n'a pas de feuille « plan_actions » et aucun fichier de "
+        f"plan d'actions n'est donné : les 2 établissements {EJ}, {EJ_B} reçoivent les lignes "
+        "de plan d'actions proposées par la campagne"
+    ]
+    plan = write_csv(tmp_path / "plan.csv", [plan_row()], columns=PLAN_COLUMNS)
+    with_plan = read(tmp_path / "ciblage.csv", campaign, action_plan=plan)
+    assert [w for w in with_plan.warnings if "plan d'actions" in w] == [
+        f"sans ligne de plan d'actions propre, l'établissement {EJ_B} reçoit les lignes "
+        "proposées par la campagne"
+    ]
+
+
+def test_placeholder_cpam_data_is_reported(tmp_path: Path, campaign) -> None:
+    from caqes_docs.inputs.validation import read_yaml
+    from caqes_docs.resources import data_file
+
+    rows = [row(), row(finess("40099510"), finess("40099511"))]
+    path = write_csv(tmp_path / "c.csv", rows)
+    [warning] = [w for w in read(path, campaign).warnings if "à compléter" in w]
+    assert warning == (
+        "la campagne « CAQES Nouvelle-Aquitaine 2022-2024 » contient encore des données à "
+        "compléter, reprises telles quelles dans les contrats : CPAM 33, 40 : adresse postale "
+        "(sans code postal), nom du directeur"
+    )
+    data = read_yaml(data_file("campagne-nouvelle-aquitaine-2022.yaml"))
+    for key in ("33", "40"):
+        data["cpam"][key]["adresse"] = "1 place de l'Europe - 33000 Bordeaux"
+        data["cpam"][key]["representant"]["nom"] = "Madame Anne MARTIN"
+    data["cpam"]["40"]["representant"]["nom"] = "à compléter"
+    complete = Campaign.model_validate(data)
+    [warning] = [w for w in read(path, complete).warnings if "à compléter" in w]
+    assert warning.endswith(
+        "reprises telles quelles dans les contrats : CPAM 40 : nom du directeur"
+    )
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"), [("\x07", "<U+0007>"), ("\x1c", "<U+001C>"), ("\u202e", "<U+202E>")]
+)
+def test_forbidden_characters_in_cells_are_located(
+    tmp_path: Path, campaign, char: str, shown: str
+) -> None:
+    path = write_csv(tmp_path / "c.csv", [row(representant=f"Madame{char} Léa")])
+    problem = only_problem(read(path, campaign))
+    assert (problem.line, problem.column, problem.value) == (
+        2,
+        "representant",
+        f"Madame{shown} Léa",
+    )
+    assert problem.rule.startswith(f"caractère interdit U+{ord(char):04X}")
+    rtl = write_xlsx(tmp_path / "c.xlsx", [row(nom_et="Site\u2067A")])
+    assert only_problem(read(rtl, campaign)).value == "Site<U+2067>A"
+    tab = write_csv(tmp_path / "t.csv", [row(adresse="1 rue\tdu Port\n33740 Arès")])
+    assert read(tab, campaign).accepted[0].contract.establishment.address == (
+        "1 rue du Port 33740 Arès"
+    )
+
+
+def _zip(path: Path, parts: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_an_archive_inflating_beyond_the_bound_is_refused_before_parsing(
+    tmp_path: Path, campaign
+) -> None:
+    from caqes_docs.inputs import spreadsheet
+
+    big = spreadsheet.MAX_ARCHIVE_BYTES + 1
+    path = _zip(tmp_path / "bombe.xlsx", {"xl/worksheets/sheet1.xml": b"<" * big})
+    assert path.stat().st_size < 1024 * 1024
+    with pytest.raises(InputError, match="archive refusée : son contenu décompressé dépasse"):
+        read(path, campaign)
+
+
+def test_an_archive_lying_about_its_sizes_is_refused(tmp_path: Path, campaign) -> None:
+    import zipfile
+
+    path = _zip(tmp_path / "ment.xlsx", {"xl/workbook.xml": b"<" * 100_000})
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.infolist()[0]
+    # Declare 100 bytes instead of 100,000 in the local header and the central directory.
+    for offset in (info.header_offset + 22, data.rindex(b"PK\x01\x02") + 24):
+        data[offset : offset + 4] = (100).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="classeur illisible"):
+        read(path, campaign)
+
+
+def test_a_sheet_reaching_the_far_corner_is_refused_and_the_process_survives(
+    tmp_path: Path, campaign
+) -> None:
+    # Two cells, A1 and XFD1048576: python-calamine would ask for 512 GB and abort.
+    book = Workbook()
+    book.active.title = "ciblage"
+    book.active["A1"] = "finess_ej"
+    book.active["XFD1048576"] = "x"
+    path = tmp_path / "coin.xlsx"
+    book.save(path)
+    assert path.stat().st_size < 10_000
+    with pytest.raises(InputError, match="classeur refusé : sa lecture demanderait plus de"):
+        read(path, campaign)
+    assert read(write_csv(tmp_path / "c.csv", [row()]), campaign).accepted

@@ -168,14 +168,17 @@ def party_gaps(party: Party) -> list[str]:
 
 
 def incomplete_parties(campaign: Campaign, cpam_keys: Iterable[str]) -> list[str]:
-    """« CPAM de la Gironde (33) : nom du directeur » for the ARS and each CPAM named that
-    still holds placeholder data, in the order given."""
-    parties = [("ARS", campaign.ars), *((key, campaign.cpams[key]) for key in cpam_keys)]
-    return [
-        f"{party.name} ({key}) : {', '.join(gaps)}"
-        for key, party in parties
-        if (gaps := party_gaps(party))
-    ]
+    """« CPAM 16, 33 : adresse postale (sans code postal), nom du directeur »: the ARS and
+    the CPAMs named that still hold placeholder data, grouped by what they lack."""
+    lines = []
+    if gaps := party_gaps(campaign.ars):
+        lines.append(f"ARS : {', '.join(gaps)}")
+    by_gaps: dict[tuple[str, ...], list[str]] = {}
+    for key in cpam_keys:
+        if gaps := party_gaps(campaign.cpams[key]):
+            by_gaps.setdefault(tuple(gaps), []).append(key)
+    lines += [f"CPAM {', '.join(keys)} : {', '.join(gaps)}" for gaps, keys in by_gaps.items()]
+    return lines
 
 
 def load_campaign(path: Path | None = None) -> Campaign:

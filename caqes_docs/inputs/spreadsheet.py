@@ -18,6 +18,7 @@ import contextlib
 import csv
 import datetime as dt
 import difflib
+import faulthandler
 import io
 import itertools
 import os
@@ -315,8 +316,9 @@ def _csv_lines(path: Path) -> Iterator[tuple[int, list[Cell]]]:
             reader = csv.reader(itertools.chain([first], handle), delimiter=delimiter)
             for line, texts in enumerate(reader, start=1):
                 yield line, [make_cell(text) for text in texts]
-    except csv.Error as exc:
-        raise InputError(f"CSV illisible ({exc})", file=path, place=f"ligne {line + 1}") from None
+    except csv.Error:
+        rule = "CSV illisible : guillemets mal fermés ou cellule de plus de 131 072 caractères"
+        raise InputError(rule, file=path, place=f"ligne {line + 1}") from None
 
 
 # --------------------------------------------------------------------------- workbooks
@@ -346,8 +348,12 @@ def check_archive(data: bytes, path: Path, *, limit: int = MAX_ARCHIVE_BYTES) ->
                 with archive.open(part) as stream:
                     while stream.read(1 << 20):
                         pass
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise InputError(f"classeur illisible ({exc})", file=path) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError):
+        raise InputError(
+            "classeur illisible (archive abîmée ou incohérente) : l'enregistrer de nouveau au "
+            "format XLSX, ODS ou CSV",
+            file=path,
+        ) from None
 
 
 def _cell_position(reference: str) -> tuple[int, int] | None:
@@ -483,8 +489,8 @@ def _child(data: bytes, choose: Chooser, out: int) -> None:
         outcome = ("refused", exc.rule)
     except MemoryError:
         outcome = ("too big", "")
-    except BaseException as exc:  # hostile input: any failure, a Rust panic too, is unreadable
-        outcome = ("failed", f"{type(exc).__name__} : {exc}")
+    except BaseException:  # hostile input: any failure, a Rust panic too, is unreadable
+        outcome = ("failed", "")
     with os.fdopen(out, "wb") as pipe:
         pipe.write(pickle.dumps(outcome))
 
@@ -501,6 +507,7 @@ def _sandboxed(path: Path, data: bytes, choose: Chooser) -> tuple[list[str], dic
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(receive)
         # A Rust abort prints its own lines: the officer reads ours only.
+        faulthandler.disable()
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         try:
             _child(data, choose, send)
@@ -555,6 +562,8 @@ def _read_until(fd: int, deadline: float) -> bytes | None:
 class Workbook:
     """The sheets of an XLSX, XLS or ODS workbook that a reader asked for, read whole."""
 
+    format: str
+    """``xlsx``, ``ods`` or ``xls``, told by content."""
     sheet_names: list[str]
     lines: dict[str, Lines]
 
@@ -573,7 +582,14 @@ def read_workbook(path: Path, choose: Chooser) -> Workbook | None:
         raise InputError(f"classeur refusé : plus de {MAX_FILE_BYTES // MB} Mo", file=path)
     if magic == _ZIP_MAGIC:
         check_archive(data, path)
-    return Workbook(*_sandboxed(path, data, choose))
+    return Workbook(_format(data), *_sandboxed(path, data, choose))
+
+
+def _format(data: bytes) -> str:
+    if data[:4] == _CFB_MAGIC:
+        return "xls"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return "ods" if "content.xml" in archive.namelist() else "xlsx"
 
 
 # --------------------------------------------------------------------------- public API
@@ -597,6 +613,11 @@ class Spreadsheet:
     @property
     def is_csv(self) -> bool:
         return self.workbook is None
+
+    @property
+    def format(self) -> str:
+        """``csv``, ``xlsx``, ``ods`` or ``xls``."""
+        return self.workbook.format if self.workbook is not None else "csv"
 
     @property
     def sheet_names(self) -> list[str]:

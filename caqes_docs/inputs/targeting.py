@@ -209,7 +209,8 @@ class TargetingRows(NamedTuple):
     rows: Iterator[SheetRow]
     plan: Iterator[SheetRow] | None
     """The rows of the workbook's ``plan_actions`` sheet; None without such a sheet."""
-    is_csv: bool
+    format: str
+    """``csv``, ``xlsx``, ``ods`` or ``xls``."""
 
 
 def read_targeting_rows(path: Path, *, with_extract: bool = False) -> TargetingRows:
@@ -222,12 +223,12 @@ def read_targeting_rows(path: Path, *, with_extract: bool = False) -> TargetingR
     book = Spreadsheet(path, _targeting_sheets)
     layout = targeting_layout(with_extract=with_extract)
     if book.is_csv:
-        return TargetingRows(book.rows(layout), None, is_csv=True)
+        return TargetingRows(book.rows(layout), None, book.format)
     chosen = _targeting_sheets(book.sheet_names)
     if not chosen or chosen[0] == PLAN_SHEET:
         raise InputError(f"le classeur n'a pas de feuille « {TARGETING_SHEET} »", file=path)
     plan = book.rows(PLAN_LAYOUT, PLAN_SHEET, optional=True) if PLAN_SHEET in chosen else None
-    return TargetingRows(book.rows(layout, chosen[0]), plan, is_csv=False)
+    return TargetingRows(book.rows(layout, chosen[0]), plan, book.format)
 
 
 def iter_targeting_rows(path: Path, *, with_extract: bool = False) -> Iterator[SheetRow]:
@@ -763,17 +764,23 @@ def _warnings(
 ) -> list[str]:
     """Default action lines taken for want of a plan; placeholders left in the campaign."""
     warnings = []
+    if sheets.format == "xls":
+        warnings.append(
+            f"{result.source.name} : au format Excel 97-2003 (.xls), une erreur de formule "
+            "(#N/A…) se lit comme une cellule vide ; enregistrer le fichier en .xlsx ou .ods "
+            "pour qu'elle soit signalée"
+        )
     defaulted = [item.finess_ej for item in result.accepted if not item.plan_lines]
     if defaulted and sheets.plan is None and not with_plan:
-        what = "le fichier CSV" if sheets.is_csv else "le classeur"
+        what = "le fichier CSV" if sheets.format == "csv" else "le classeur"
         warnings.append(
             f"{result.source.name} : {what} n'a pas de feuille « {PLAN_SHEET} » et aucun "
-            f"fichier de plan d'actions n'est donné : {_establishments(defaulted)} reçoivent "
+            f"fichier de plan d'actions n'est donné : {_establishments_receive(defaulted)} "
             "les lignes de plan d'actions proposées par la campagne"
         )
     elif defaulted:
         warnings.append(
-            f"sans ligne de plan d'actions propre, {_establishments(defaulted)} reçoivent les "
+            f"sans ligne de plan d'actions propre, {_establishments_receive(defaulted)} les "
             "lignes proposées par la campagne"
         )
     cpams = {item.contract.establishment.cpam or "" for item in result.accepted}
@@ -786,13 +793,13 @@ def _warnings(
     return warnings
 
 
-def _establishments(finess: list[str], shown: int = 10) -> str:
-    """« les 2 établissements 330990011, 330990029 », at most ``shown`` numbers."""
+def _establishments_receive(finess: list[str], shown: int = 10) -> str:
+    """« les 2 établissements 330990011, 330990029 reçoivent », at most ``shown`` numbers."""
     if len(finess) == 1:
-        return f"l'établissement {finess[0]}"
+        return f"l'établissement {finess[0]} reçoit"
     listed = ", ".join(finess[:shown])
     more = f" et {len(finess) - shown} autres" if len(finess) > shown else ""
-    return f"les {len(finess)} établissements {listed}{more}"
+    return f"les {len(finess)} établissements {listed}{more} reçoivent"
 
 
 REJECT_COLUMNS = ("ligne", "finess_ej", "finess_et", "colonne", "valeur", "erreur")
