@@ -426,7 +426,7 @@ def test_check_template_reports_tags_rendering_would_leave(tmp_path: Path) -> No
         {"docProps/core.xml": core.encode(), "word/comments.xml": comments.encode()},
     )
     problems = [str(p) for p in check_template(edited)]
-    assert any(p.startswith("propriétés du document (keywords)") for p in problems), problems
+    assert any(p.startswith("propriétés du document (mots-clés)") for p in problems), problems
     assert any(p.startswith("commentaires") and "cpam.nom" in p for p in problems), problems
     # tags in the title are rendered: no problem there
     titled = tagged_everywhere(tmp_path / "annexe-titre.docx")

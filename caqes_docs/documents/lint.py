@@ -40,6 +40,12 @@ from caqes_docs.resources import shipped_dir
 
 _TAGS = re.compile(r"<[^>]+>")
 _JINJA = re.compile(r"\{[{%#]|[}%#]\}")
+_PROPERTY_LABELS = {
+    "keywords": "mots-clés",
+    "category": "catégorie",
+    "lastModifiedBy": "modifié par",
+    "contentStatus": "état",
+}
 _PART_LABELS = {
     "word/endnotes.xml": "notes de fin",
     "word/comments.xml": "commentaires",
@@ -136,7 +142,8 @@ def _unrendered_properties(data: bytes) -> list[Problem]:
         found = _JINJA.search(element.text or "")
         if element.tag not in rendered and found:
             name = etree.QName(element).localname
-            problems.append(Problem(f"propriétés du document ({name})", _unrendered(found)))
+            label = _PROPERTY_LABELS.get(name, name)
+            problems.append(Problem(f"propriétés du document ({label})", _unrendered(found)))
     return problems
 
 
@@ -144,9 +151,8 @@ def _unrendered(found: re.Match[str]) -> str:
     start = max(found.start() - 20, 0)
     snippet = _TAGS.sub("", found.string[start : found.end() + 40]).strip()
     return (
-        f"balise Jinja laissée telle quelle (« {snippet} ») : les variables ne sont remplacées "
-        "que dans le corps, les en-têtes, les pieds de page, les notes de bas de page et le "
-        "titre, l’objet, l’auteur, les commentaires, l’identifiant et la langue du document"
+        f"balise Jinja qui resterait telle quelle dans les contrats (« {snippet} ») : voir "
+        "« Où placer les balises » dans docs/variables-modeles.md"
     )
 
 
