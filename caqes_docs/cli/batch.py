@@ -106,6 +106,8 @@ def batch_command(
             click.echo(f"Refusé : {refused.finess_ej} : {problem}", err=True)
     for finess, error in report.failed:
         click.echo(f"Échec : {finess} : {error}", err=True)
+    for warning in report.warnings:
+        click.echo(f"Attention : {warning}", err=True)
     if report.up_to_date and not (report.generated or report.failed):
         click.echo("Rien à régénérer : tous les dossiers sont à jour.")
     console.print(summary_table(report))

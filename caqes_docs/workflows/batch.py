@@ -49,6 +49,7 @@ class BatchReport:
     up_to_date: list[str] = field(default_factory=list)
     refused: list[RefusedEstablishment] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # from reading the targeting file
 
     @property
     def rejects(self) -> Path:
@@ -214,7 +215,7 @@ def run_batch(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(out_dir)
-    report = BatchReport(out_dir, refused=list(result.refused))
+    report = BatchReport(out_dir, refused=list(result.refused), warnings=list(result.warnings))
     write_rejects(report.rejects, result.refused)
     progress = on_progress or (lambda event, finess: None)
     todo = _plan(result.accepted, out_dir, inputs_fingerprint(campaign_file, templates), report)
