@@ -501,3 +501,13 @@ def test_fields_fetching_outside_content_are_reported_and_refused(tmp_path: Path
     assert any("champ INCLUDEPICTURE" in p and "http://exemple.fr/logo.png" in p for p in problems)
     with pytest.raises(TemplateError, match="pointe hors du document"):
         render_docx(linked, sample_context("annexe1.docx"), tmp_path / "out.docx")
+
+
+def test_a_zip_that_is_not_a_docx_is_one_french_error(tmp_path: Path) -> None:
+    archive = tmp_path / "contrat.docx"
+    with zipfile.ZipFile(archive, "w") as package:
+        package.writestr("notes.txt", "pas un document Word")
+    with pytest.raises(TemplateError, match="pas un document Word"):
+        check_template(archive)
+    with pytest.raises(TemplateError, match="pas un document Word"):
+        render_docx(archive, sample_context("contrat.docx"), tmp_path / "out.docx")

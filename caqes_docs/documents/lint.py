@@ -24,12 +24,11 @@ from lxml import etree
 
 from caqes_docs.documents.archive import Package, external_links, parse_xml, read_package
 from caqes_docs.documents.render import (
-    CORE_PART,
     CORE_PROPERTIES,
     Source,
     build_context,
     make_environment,
-    template_sources,
+    open_template,
 )
 from caqes_docs.errors import TemplateError
 from caqes_docs.inputs.campaign import load_campaign
@@ -118,13 +117,14 @@ def check_variables(sources: list[Source], env: jinja2.Environment, context: dic
 def check_unrendered(package: Package, sources: list[Source]) -> list[Problem]:
     """Jinja tags where docxtpl never looks: they would reach the contract as written."""
     rendered = {source.part for source in sources if source.prop is None}
+    properties = {source.part for source in sources if source.prop is not None}
     problems = []
     for info, data in package.parts:
         name = info.filename
         if name in rendered or not name.endswith((".xml", ".rels")):
             continue
-        if name == CORE_PART:
-            problems += _unrendered_properties(data)
+        if name in properties:
+            problems += _unrendered_properties(data, name)
             continue
         # Word may split a tag over runs: look in the text without the XML tags too.
         text = data.decode("utf-8", "replace")
@@ -134,15 +134,15 @@ def check_unrendered(package: Package, sources: list[Source]) -> list[Problem]:
     return problems
 
 
-def _unrendered_properties(data: bytes) -> list[Problem]:
-    root = parse_xml(data, CORE_PART)
+def _unrendered_properties(data: bytes, name: str) -> list[Problem]:
+    root = parse_xml(data, name)
     rendered = {qn(prop) for prop in CORE_PROPERTIES}
     problems = []
     for element in root:
         found = _JINJA.search(element.text or "")
         if element.tag not in rendered and found:
-            name = etree.QName(element).localname
-            label = _PROPERTY_LABELS.get(name, name)
+            local = etree.QName(element).localname
+            label = _PROPERTY_LABELS.get(local, local)
             problems.append(Problem(f"propriétés du document ({label})", _unrendered(found)))
     return problems
 
@@ -223,12 +223,7 @@ def check_template(path: Path, *, contract_model: bool | None = None) -> list[Pr
     if contract_model is None:
         contract_model = not path.name.lower().startswith("annexe")
     package = read_package(path)
-    try:
-        sources = template_sources(DocxTemplate(io.BytesIO(package.data)))
-    except Exception as exc:  # python-docx raises many types on a file that is not a DOCX
-        raise TemplateError(
-            f"{path} : ce n'est pas un document Word (.docx) lisible ({exc})"
-        ) from None
+    _, sources = open_template(package.data, path.name)
     problems = check_links(package) + check_unrendered(package, sources)
     env = make_environment()
     syntax = check_syntax(sources, env)

@@ -189,17 +189,30 @@ CORE_PROPERTIES = {
     "dc:subject": "objet",
     "dc:title": "titre",
 }
-CORE_PART = "docProps/core.xml"
+CORE = "application/vnd.openxmlformats-package.core-properties+xml"
 
 
 @dataclass(frozen=True)
 class Source:
     """One piece of a model that is rendered: its part, a French label, its Jinja source."""
 
-    part: str  # e.g. ``word/footer1.xml``; for a core property, ``docProps/core.xml``
+    part: str  # e.g. ``word/footer1.xml``; for a core property, usually ``docProps/core.xml``
     label: str
     xml: str  # patched by docxtpl, one paragraph per line (a core property: its plain text)
     prop: str | None = None  # the core property's element, e.g. ``dc:title``
+
+
+def open_template(data: bytes, name: str) -> tuple[DocxTemplate, list[Source]]:
+    """The docxtpl template of a model's bytes, and every piece of it docxtpl renders."""
+    try:
+        template = DocxTemplate(io.BytesIO(data))
+        return template, template_sources(template)
+    except TemplateError:
+        raise
+    except Exception as exc:  # python-docx raises many types on a zip that is not a DOCX
+        raise TemplateError(
+            f"{name} : ce n'est pas un document Word (.docx) lisible ({exc})"
+        ) from None
 
 
 def template_sources(template: DocxTemplate) -> list[Source]:
@@ -222,14 +235,15 @@ def template_sources(template: DocxTemplate) -> list[Source]:
     ]
     # Asked for properties a package lacks, python-docx would make some up: look first.
     for part in package.iter_parts():
-        if part.partname != f"/{CORE_PART}":
+        if part.content_type != CORE:
             continue
-        root = parse_xml(part.blob, CORE_PART)
+        name = part.partname.lstrip("/")
+        root = parse_xml(part.blob, name)
         for prop in CORE_PROPERTIES:
             element = root.find(qn(prop))
             text = element.text if element is not None and element.text else ""
             label = f"propriétés du document ({CORE_PROPERTIES[prop]})"
-            sources.append(Source(CORE_PART, label, text, prop))
+            sources.append(Source(name, label, text, prop))
     return sources
 
 
@@ -249,8 +263,7 @@ class _CompiledTemplate:
         self.name = path.name
         package = read_package(path)
         refuse_external_links(package.parts, path.name)
-        self._docx = DocxTemplate(io.BytesIO(package.data))
-        sources = template_sources(self._docx)
+        self._docx, sources = open_template(package.data, path.name)
         xml_env, text_env = make_environment(), make_environment(autoescape=False)
         document = package.part("word/document.xml")
         self._head, self._tail = _around_body(document)
@@ -265,18 +278,19 @@ class _CompiledTemplate:
         # Core properties are plain text, escaped by the XML serialiser: rendering them with
         # the escaping environment would print « &amp; » in the title (docxtpl does so).
         self._core = [(s.prop, text_env.from_string(s.xml)) for s in sources if s.prop]
-        self._core_xml = package.part(CORE_PART) if self._core else None
+        self._core_part = next((s.part for s in sources if s.prop), None)
+        self._core_xml = package.part(self._core_part) if self._core_part else b""
         rendered = {"word/document.xml", *self._parts}
-        if self._core:
-            rendered.add(CORE_PART)
+        if self._core_part:
+            rendered.add(self._core_part)
         self._package = PackageWriter(package.parts, rendered)
 
     def render(self, context: dict[str, Any], output: Path) -> None:
         rendered = {"word/document.xml": self._document(context)}
         for name, template in self._parts.items():
             rendered[name] = self._finish(template.render(context)).encode("utf-8")
-        if self._core:
-            rendered[CORE_PART] = self._properties(context)
+        if self._core_part:
+            rendered[self._core_part] = self._properties(context)
         write_bytes(output, self._package.build(rendered))
 
     def _document(self, context: dict[str, Any]) -> bytes:
@@ -290,8 +304,7 @@ class _CompiledTemplate:
         return self._head + etree.tostring(body, encoding="UTF-8") + self._tail
 
     def _properties(self, context: dict[str, Any]) -> bytes:
-        assert self._core_xml is not None
-        root = parse_xml(self._core_xml, CORE_PART)
+        root = parse_xml(self._core_xml, str(self._core_part))
         for prop, template in self._core:
             element = root.find(qn(prop))
             if element is None:  # as python-docx does when docxtpl sets it
