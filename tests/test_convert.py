@@ -7,7 +7,9 @@ three-column signature table with the six anchors in white 8 pt text, and small 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import subprocess
 import time
@@ -22,6 +24,7 @@ from docx.shared import Cm, Pt, RGBColor
 from pypdf import PdfReader
 
 from caqes_docs.errors import ConversionError
+from caqes_docs.pdf import convert
 from caqes_docs.pdf.convert import (
     ConversionResult,
     ConversionTask,
@@ -277,18 +280,60 @@ def test_results_stream_as_documents_finish(hung) -> None:
     assert last_at - first_at > 2 * HANG_TIMEOUT_S
 
 
-def test_no_libreoffice_process_outlives_the_pool(hung) -> None:
-    _, _, work_dir = hung
+def soffice_processes(work_dir: Path) -> list[int]:
+    """The processes whose command line names a pool's folder: its soffice processes."""
     marker = str(work_dir).encode()
-    survivors = []
+    found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 if marker in (proc / "cmdline").read_bytes():
-                    survivors.append(proc.name)
+                    found.append(int(proc.name))
             except OSError:
                 continue
-    assert survivors == []
+    return found
+
+
+def test_no_libreoffice_process_outlives_the_pool(hung) -> None:
+    _, _, work_dir = hung
+    assert soffice_processes(work_dir) == []
+
+
+def test_started_pool_gives_its_first_documents_to_the_soffice_already_running(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two documents per invocation: the started soffice takes the first two, a new one the last
+    monkeypatch.setattr(convert, "DOCUMENTS_PER_INVOCATION", 2)
+    names = ["contrat-a", "xml-casse", "annexe1"]
+    with SofficePool(1).start() as pool:
+        work_dir = pool.work_dir
+        assert soffice_processes(work_dir), "soffice is running before any document is given"
+        results = {
+            result.source.stem: result
+            for result in pool.convert(tasks_into([docs / f"{n}.docx" for n in names], tmp_path))
+        }
+    # the running soffice prints the events of the documents it was handed: they were read
+    assert results["contrat-a"].ok, results["contrat-a"].message()
+    assert results["xml-casse"].error == "LibreOffice n'a pas pu ouvrir le document"
+    assert results["annexe1"].ok, results["annexe1"].message()
+    assert pdfa_identification(tmp_path / "contrat-a.pdf") == ("2", "B")
+    assert soffice_processes(work_dir) == []
+
+
+def test_started_soffice_that_died_is_replaced(docs: Path, tmp_path: Path) -> None:
+    with SofficePool(1).start() as pool:
+        for pid in soffice_processes(pool.work_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        (result,) = pool.convert(tasks_into([docs / "annexe1.docx"], tmp_path))
+        assert result.ok, result.message()
+
+
+def test_closing_a_started_pool_stops_its_soffice_processes() -> None:
+    with SofficePool(2).start() as pool:
+        work_dir = pool.work_dir
+        assert soffice_processes(work_dir)
+    assert soffice_processes(work_dir) == []
 
 
 def test_missing_soffice_gives_the_install_command(tmp_path: Path) -> None:

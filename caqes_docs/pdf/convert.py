@@ -22,10 +22,20 @@ How soffice behaves (LibreOffice 7.4, checked with strace and by reading its out
 
 So each invocation converts into a private temporary folder, documents are staged there under
 safe unique names (symbolic links), and a finished PDF is moved into place atomically.
+
+Starting soffice takes about a second per process, paid before its first document. A caller
+that knows documents are coming (``caqes batch`` while it imports, reads and renders) calls
+:meth:`SofficePool.start`: each worker's soffice is started at once, with no document, on the
+worker's profile. LibreOffice keeps one process per profile: a later ``soffice --convert-to``
+on the same profile hands its documents to the running one through LibreOffice's own pipe and
+waits until they are converted. The events (``convert …``, ``Error: …``) are then printed by
+the started process, so both outputs are followed. Only the first invocation of a worker uses
+its started soffice; it is stopped after that invocation like any other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -227,55 +237,63 @@ class _Invocation:
         self._current = 0
         self._clock = time.monotonic()
 
-    def run(self) -> _Outcome:
-        proc = subprocess.Popen(
-            self._command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: a hang is killed whole
-        )
+    def run(self, standby: subprocess.Popen[bytes] | None = None) -> _Outcome:
+        """Convert the tasks; ``standby``, a soffice already running on the same profile,
+        receives them from this invocation's soffice and converts them (see the module)."""
+        proc = _spawn(self._command)
+        outputs = [proc] if standby is None else [proc, standby]
         try:
-            reason = self._follow(proc)
+            reason = self._follow(proc, outputs)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
+            for process in outputs:
+                _kill(process)
         if reason is None:
             reason = self._finish(proc.returncode)
         return _Outcome(self._current, reason)
 
-    def _follow(self, proc: subprocess.Popen[bytes]) -> str | None:
-        """Read soffice's events until it exits; a reason if the current task overran."""
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        pending = b""
+    def _follow(
+        self, proc: subprocess.Popen[bytes], outputs: list[subprocess.Popen[bytes]]
+    ) -> str | None:
+        """Read the events of ``outputs`` until ``proc`` exits; a reason if a task overran."""
+        pending: dict[int, bytes] = {}
         with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while True:
+            for process in outputs:
+                assert process.stdout is not None
+                selector.register(process.stdout.fileno(), selectors.EVENT_READ)
+                pending[process.stdout.fileno()] = b""
+            assert proc.stdout is not None
+            own = proc.stdout.fileno()
+            while own in pending:
                 if self._stop.is_set():
                     return "conversion annulée"
                 self._settle_if_stored()
                 left = self._clock + self._timeout - time.monotonic()
                 if left <= 0:
                     return f"délai de conversion dépassé ({self._timeout:g} s)"
-                if not selector.select(min(left, _POLL_S)):
-                    continue
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    self._on_line(line.decode("utf-8", "replace").strip())
-        # stdout closed: soffice is exiting; its shutdown still counts against the clock
-        left = max(0.0, self._clock + self._timeout - time.monotonic())
-        try:
-            proc.wait(timeout=left)
-        except subprocess.TimeoutExpired:
-            return f"délai de conversion dépassé ({self._timeout:g} s)"
+                for key, _ in selector.select(min(left, _POLL_S)):
+                    self._read(key.fd, pending, selector)
+            # stdout closed: soffice is exiting; its shutdown still counts against the clock
+            left = max(0.0, self._clock + self._timeout - time.monotonic())
+            try:
+                proc.wait(timeout=left)
+            except subprocess.TimeoutExpired:
+                return f"délai de conversion dépassé ({self._timeout:g} s)"
+            # the started soffice printed its events before letting ``proc`` go: read them
+            while pending and (ready := selector.select(0)):
+                for key, _ in ready:
+                    self._read(key.fd, pending, selector)
         return None
+
+    def _read(self, fd: int, pending: dict[int, bytes], selector: selectors.BaseSelector) -> None:
+        """Handle the complete lines now readable on ``fd``; forget ``fd`` at its end."""
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            selector.unregister(fd)
+            del pending[fd]
+            return
+        *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
+        for line in lines:
+            self._on_line(line.decode("utf-8", "replace").strip())
 
     def _on_line(self, line: str) -> None:
         logger.debug("soffice: %s", line)
@@ -348,6 +366,27 @@ class _Invocation:
         return None
 
 
+def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
+    """soffice in its own process group (a hang is killed whole), stdout and stderr merged."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` and its group if still running; reap it and close its pipe."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 class _Worker:
     """One profile, one soffice at a time, one list of tasks."""
 
@@ -362,7 +401,10 @@ class _Worker:
         tasks: Sequence[ConversionTask],
         emit: Callable[[ConversionResult], None],
         stop: threading.Event,
+        standby: subprocess.Popen[bytes] | None = None,
     ) -> None:
+        """Convert ``tasks`` in order; ``standby`` (a soffice started on this worker's
+        profile, see :meth:`SofficePool.start`) takes the first invocation's documents."""
         pending = deque(tasks)
         retried: set[int] = set()
         fruitless = 0
@@ -377,8 +419,11 @@ class _Worker:
                     emit,
                     stop,
                 )
-                outcome = invocation.run()
+                outcome = invocation.run(standby if standby and standby.poll() is None else None)
             finally:
+                if standby is not None:
+                    _kill(standby)
+                    standby = None
                 shutil.rmtree(run_dir, ignore_errors=True)
             for _ in range(outcome.settled):
                 pending.popleft()
@@ -398,9 +443,12 @@ class _Worker:
                 retried.add(id(task))  # tried again first thing in the next invocation
 
 
-def soffice_command(executable: str, profile: Path) -> list[str]:
-    """A headless soffice converting DOCX files to PDF/A-2b, with its own profile folder."""
-    return [
+def soffice_command(executable: str, profile: Path, *, convert: bool = True) -> list[str]:
+    """A headless soffice converting DOCX files to PDF/A-2b, with its own profile folder.
+
+    Without ``convert``, the same soffice waiting for documents (see :meth:`SofficePool.start`).
+    """
+    command = [
         executable,
         f"-env:UserInstallation={profile.as_uri()}",
         "--headless",
@@ -409,10 +457,10 @@ def soffice_command(executable: str, profile: Path) -> list[str]:
         "--nodefault",
         "--norestore",
         "--nolockcheck",
-        f"--infilter={DOCX_IMPORT_FILTER}",
-        "--convert-to",
-        PDFA2_EXPORT,
     ]
+    if convert:
+        command += [f"--infilter={DOCX_IMPORT_FILTER}", "--convert-to", PDFA2_EXPORT]
+    return command
 
 
 class SofficePool:
@@ -443,6 +491,7 @@ class SofficePool:
         self._timeout = timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="caqes-soffice-")
         self._busy = threading.Lock()
+        self._standby: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
     def workers(self) -> int:
@@ -453,8 +502,32 @@ class SofficePool:
         """The pool's private folder: one ``worker-N/profile`` per worker, removed on close."""
         return Path(self._tmp.name)
 
+    def start(self) -> SofficePool:
+        """Start every worker's soffice now, before the documents exist; returns the pool.
+
+        Each one loads LibreOffice while the caller prepares the documents, and converts the
+        first documents :meth:`convert` gives its worker. Calling it again, or on a pool
+        whose workers already started, does nothing more. :meth:`close` stops what was not
+        used.
+        """
+        for index in range(self._workers):
+            if index not in self._standby:
+                profile = self._worker_root(index) / "profile"
+                self._standby[index] = _spawn(
+                    soffice_command(self._executable, profile, convert=False)
+                )
+        return self
+
+    def _worker_root(self, index: int) -> Path:
+        root = Path(self._tmp.name) / f"worker-{index}"
+        root.mkdir(exist_ok=True)
+        return root
+
     def close(self) -> None:
-        """Remove the profiles; the pool cannot be used afterwards."""
+        """Stop the started soffice processes not used, remove the profiles; the pool cannot
+        be used afterwards."""
+        while self._standby:
+            _kill(self._standby.popitem()[1])
         self._tmp.cleanup()
 
     def __enter__(self) -> SofficePool:
@@ -516,9 +589,7 @@ class SofficePool:
         emit: Callable[[ConversionResult], None],
         stop: threading.Event,
     ) -> None:
-        root = Path(self._tmp.name) / f"worker-{index}"
-        root.mkdir(exist_ok=True)
-        worker = _Worker(root, self._command, self._timeout)
+        worker = _Worker(self._worker_root(index), self._command, self._timeout)
         settled: set[int] = set()
 
         def deliver(result: ConversionResult) -> None:
@@ -526,7 +597,7 @@ class SofficePool:
             emit(result)
 
         try:
-            worker.run(tasks, deliver, stop)
+            worker.run(tasks, deliver, stop, self._standby.pop(index, None))
         except Exception as exc:  # a thread must never leave the consumer waiting
             logger.exception("soffice worker %d failed", index)
             for task in tasks:
