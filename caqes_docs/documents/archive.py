@@ -42,7 +42,7 @@ _RELATIONSHIPS = "{http://schemas.openxmlformats.org/package/2006/relationships}
 
 @dataclass(frozen=True)
 class ExternalLink:
-    """A relationship whose target lies outside the package."""
+    """A relationship, or a field, whose target lies outside the package."""
 
     source: str  # the part that holds the link, e.g. ``word/document.xml``
     kind: str  # the relationship type's last word: image, oleObject, attachedTemplate, …
@@ -95,15 +95,7 @@ def read_package(path: Path) -> Package:
             return Package(data, [(info, archive.read(info)) for info in archive.infolist()])
     except FileNotFoundError:
         raise TemplateError(f"modèle introuvable : {path}") from None
-    except (
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        zlib.error,
-        RuntimeError,
-        NotImplementedError,
-    ) as exc:
-        # RuntimeError: an encrypted part; NotImplementedError: an unknown compression.
+    except _UNREADABLE as exc:
         raise TemplateError(
             f"{path.name} : ce n'est pas un document Word (.docx) lisible ({exc})"
         ) from None
