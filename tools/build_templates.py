@@ -18,6 +18,11 @@ Layout choices worth knowing before editing:
 - The national indicators table has one grid column per site for up to ``MAX_SITE_COLUMNS``
   sites. docxtpl's table fix drops the unused grid columns after rendering and shares their
   width evenly, so the table keeps the page width for any number of sites.
+- Every paragraph from the effective date to the end of the document keeps with the next,
+  so that the contract's « CF. ANNEXE » lines stay on the signature page instead of falling
+  alone on a last one.
+- The contract and its annexes become one PDF, each numbering its own pages: an annex's
+  footer names it (« Annexe 1 — page 1/4 »).
 - The signature anchors are white 8 pt text, one run each, found in the PDF by the
   signature-field placer. The avenants share the contract's parties, styles and signature
   block, so that they are "proposed and approved in the same forms as the contract".
