@@ -22,6 +22,7 @@ from caqes_docs.inputs.models import (
     Theme,
     duration_problem,
 )
+from caqes_docs.inputs.results import Incentives
 from caqes_docs.inputs.text import file_name_problem
 from caqes_docs.inputs.validation import read_yaml, validate
 from caqes_docs.parties import ROLES
@@ -79,6 +80,8 @@ class Campaign(Model):
         default_factory=dict, alias="plan_actions_defaut"
     )
     signature: SignatureSettings = Field(default_factory=SignatureSettings)
+    # the annual evaluation's settings per year (caqes_docs/inputs/results.py)
+    incentives: Incentives = Field(default_factory=dict, alias="interessement")
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:

@@ -1,0 +1,96 @@
+"""The annual evaluation: ``caqes evaluate RESULTATS --annee 2023``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
+from caqes_docs.documents.amounts import euros
+from caqes_docs.errors import InputError
+from caqes_docs.registry.store import DEFAULT_FILE, ENV_VARIABLE
+from caqes_docs.workflows.evaluation import BLOCKED, FAILED, EvaluationReport, evaluate
+
+
+def _table(report: EvaluationReport) -> Table:
+    table = Table(title=f"Intéressements {report.year}", show_header=True)
+    for header in ("FINESS EJ", "Établissement", "Total notifié", "Version", "Cette fois"):
+        table.add_column(header, overflow="fold")
+    done = {outcome.finess_ej: outcome for outcome in report.outcomes}
+    for record in report.notified:
+        outcome = done.get(record.finess_ej)
+        table.add_row(
+            record.finess_ej,
+            record.establishment,
+            euros(record.total),
+            f"n°{record.number} ({record.status})",
+            outcome.status if outcome else "—",
+        )
+    return table
+
+
+@click.command("evaluate", context_settings=CONTEXT)
+@click.argument("resultats", type=EXISTING_FILE)
+@click.option(
+    "--annee", type=click.IntRange(2000, 2100), required=True, help="Année évaluée, ex. 2023."
+)
+@click.option("--campaign", "campagne", type=EXISTING_FILE, help="Fichier de campagne (YAML).")
+@click.option(
+    "--out", "sortie", type=DIRECTORY, default=None,
+    help="Dossier de sortie (par défaut : evaluation-ANNEE).",
+)  # fmt: skip
+@click.option(
+    "--modulation", type=EXISTING_FILE,
+    help="Modulations du directeur général (CSV : finess_ej, taux, motif).",
+)  # fmt: skip
+@click.option(
+    "--registry", "registre", type=click.Path(dir_okay=False, path_type=Path),
+    envvar=ENV_VARIABLE, default=Path(DEFAULT_FILE), show_default=True, show_envvar=True,
+    help="Fichier du registre SQLite.",
+)  # fmt: skip
+@reports_errors
+def evaluate_command(
+    resultats: Path,
+    annee: int,
+    campagne: Path | None,
+    sortie: Path | None,
+    modulation: Path | None,
+    registre: Path,
+) -> None:
+    """Évalue l'ANNEE à partir du fichier de RESULTATS et calcule l'intéressement.
+
+    Pour chaque établissement sous contrat cette année-là : le rapport d'évaluation et la
+    lettre de notification à signer par l'ARS (PDF/A). Aussi : interessements-ANNEE.csv et
+    .xlsx, evaluation-ANNEE.json, rejets-evaluation-ANNEE.csv et une synthèse en graphiques.
+    Relancer avec les mêmes fichiers ne change rien ; une notification signée n'est jamais
+    remplacée. Statut : 0 sans refus, 1 s'il y a des refus, 2 si un fichier est illisible.
+    """
+    try:
+        report = evaluate(
+            resultats, annee, campaign_file=campagne, out_dir=sortie,
+            modulation_file=modulation, registry=registre,
+        )  # fmt: skip
+    except InputError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"Erreur : {line}", err=True)
+        sys.exit(2)
+    for refusal in report.refusals:
+        click.echo(f"Refusé : {refusal}", err=True)
+    for outcome in report.outcomes:
+        if outcome.status in (BLOCKED, FAILED):
+            click.echo(f"{outcome.status.capitalize()} : {outcome.finess_ej} : {outcome.message}")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=100)
+    console.print(_table(report))
+    for path in report.files.values():
+        click.echo(f"Écrit : {path}")
+    if report.problems:
+        sys.exit(1)
+
+
+COMMANDS = (evaluate_command,)
