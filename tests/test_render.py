@@ -248,6 +248,14 @@ def test_check_template_reports_syntax_error_with_place(tmp_path: Path) -> None:
     broken = _edited_template(tmp_path, "Article 12", "Article 12 {{ reference ")
     [problem] = check_template(broken)
     assert "syntaxe" in str(problem) and "paragraphe" in str(problem)
+    # Jinja's English, in French
+    assert "inattendu" in str(problem) and "Encountered" not in str(problem)
+
+
+def test_render_reports_unclosed_block_in_french(tmp_path: Path) -> None:
+    broken = _edited_template(tmp_path, "Article 12", "{% if volet1 %}Article 12")
+    with pytest.raises(TemplateError, match="balise « if » jamais fermée"):
+        render_docx(broken, sample_context("contrat.docx"), tmp_path / "out.docx")
 
 
 def test_check_template_reports_unknown_variable(tmp_path: Path) -> None:

@@ -96,9 +96,7 @@ def read_package(path: Path) -> Package:
     except FileNotFoundError:
         raise TemplateError(f"modèle introuvable : {path}") from None
     except _UNREADABLE as exc:
-        raise TemplateError(
-            f"{path.name} : ce n'est pas un document Word (.docx) lisible ({exc})"
-        ) from None
+        raise TemplateError(f"{path.name} : ce n'est pas un document Word (.docx) lisible") from exc
 
 
 def parse_xml(data: bytes, name: str) -> Any:
@@ -106,7 +104,7 @@ def parse_xml(data: bytes, name: str) -> Any:
     try:
         return etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise TemplateError(f"{name} : XML illisible ({exc})") from None
+        raise TemplateError(f"{name} : XML illisible (ligne {exc.lineno})") from exc
 
 
 def external_links(parts: list[tuple[zipfile.ZipInfo, bytes]]) -> list[ExternalLink]:

@@ -27,8 +27,10 @@ from caqes_docs.documents.render import (
     CORE_PROPERTIES,
     Source,
     build_context,
+    jinja_syntax_fr,
     make_environment,
     open_template,
+    undefined_name,
 )
 from caqes_docs.errors import TemplateError
 from caqes_docs.inputs.campaign import load_campaign
@@ -98,7 +100,7 @@ def check_syntax(sources: list[Source], env: jinja2.Environment) -> list[Problem
                 place += f", paragraphe {max((exc.lineno or 1) - 1, 1)}"
             snippet = _paragraph_text(source.xml, exc.lineno or 0)
             problems.append(
-                Problem(place, f"erreur de syntaxe Jinja : {exc.message} — « {snippet} »")
+                Problem(place, f"erreur de syntaxe Jinja : {jinja_syntax_fr(exc)} — « {snippet} »")
             )
     return problems
 
@@ -174,7 +176,7 @@ def check_render(
     try:
         template.render(context, env, autoescape=True)
     except jinja2.UndefinedError as exc:
-        return [Problem("rendu d'essai", f"variable inconnue ({exc.message})")], b""
+        return [Problem("rendu d'essai", f"variable inconnue ({undefined_name(exc)})")], b""
     except TemplateError as exc:
         return [Problem("rendu d'essai", str(exc))], b""
     buffer = io.BytesIO()

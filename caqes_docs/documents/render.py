@@ -210,9 +210,7 @@ def open_template(data: bytes, name: str) -> tuple[DocxTemplate, list[Source]]:
     except TemplateError:
         raise
     except Exception as exc:  # python-docx raises many types on a zip that is not a DOCX
-        raise TemplateError(
-            f"{name} : ce n'est pas un document Word (.docx) lisible ({exc})"
-        ) from None
+        raise TemplateError(f"{name} : ce n'est pas un document Word (.docx) lisible") from exc
 
 
 def template_sources(template: DocxTemplate) -> list[Source]:
@@ -347,8 +345,11 @@ def _template(path: Path, mtime_ns: int, size: int) -> _CompiledTemplate:
     try:
         return _CompiledTemplate(path)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{path.name} : erreur de syntaxe Jinja ({exc.message})") from None
-    except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
+        raise TemplateError(
+            f"{path.name} : erreur de syntaxe Jinja ({jinja_syntax_fr(exc)}), voir "
+            "caqes check-template"
+        ) from None
+    except (KeyError, ValueError) as exc:
         raise TemplateError(f"{path.name} : modèle illisible ({exc})") from None
 
 
@@ -364,11 +365,35 @@ def render_docx(template_path: Path, context: dict[str, Any], output: Path) -> N
         template.render(context, output)
     except jinja2.UndefinedError as exc:
         raise TemplateError(
-            f"{template_path.name} : variable inconnue ({_undefined_name(exc)})"
+            f"{template_path.name} : variable inconnue ({undefined_name(exc)})"
         ) from None
 
 
-def _undefined_name(exc: jinja2.UndefinedError) -> str:
+_JINJA_MESSAGES = (
+    (r"unexpected end of template.*innermost block that needs to be closed is '(\w+)'",
+     "balise « {0} » jamais fermée (il manque « end{0} »)"),
+    (r"unexpected end of template", "balise ouverte mais jamais fermée"),
+    (r"Encountered unknown tag '(\w+)'.*innermost block that needs to be closed is '(\w+)'",
+     "balise « {0} » inattendue : la balise « {1} » ouverte avant n'est pas fermée"),
+    (r"Encountered unknown tag '(\w+)'", "balise inconnue ou mal placée « {0} »"),
+    (r"expected token '(.+?)', got '(.+?)'", "« {1} » inattendu"),
+    (r"Expected an expression, got '(.+?)'", "expression attendue"),
+    (r"unexpected char '?\"?(.+?)'?\"? at \d+", "caractère inattendu"),
+    (r"unexpected '(.+?)'", "« {0} » inattendu"),
+)  # fmt: skip
+
+
+def jinja_syntax_fr(exc: jinja2.TemplateSyntaxError) -> str:
+    """Jinja's English syntax message, in French; the original when no wording fits."""
+    message = exc.message or ""
+    for pattern, french in _JINJA_MESSAGES:
+        found = re.search(pattern, message, re.IGNORECASE | re.DOTALL)
+        if found:
+            return french.format(*found.groups())
+    return message
+
+
+def undefined_name(exc: jinja2.UndefinedError) -> str:
     # "'dict object' has no attribute 'x'" or "'x' is undefined" -> the name alone.
     message = exc.message or ""
     if "has no attribute" in message:
