@@ -51,7 +51,7 @@ MB = 1024 * 1024
 MAX_FILE_BYTES = 50 * MB
 MAX_ARCHIVE_BYTES = 100 * MB
 MAX_ARCHIVE_PARTS = 2000
-MAX_CELLS = 5_000_000
+MAX_CELLS = 2_000_000
 MAX_PARSE_MEMORY = 1024 * MB
 MAX_PARSE_SECONDS = 120
 
@@ -160,24 +160,35 @@ def cell_text(value: object) -> str:
     return " ".join(str(value).split())
 
 
+class FormulaError(str):
+    """A formula error cell (``#N/A``), as found where python-calamine sees an empty cell."""
+
+
 def make_cell(value: object) -> Cell:
     """A cell from what the file holds (text only, for a CSV file)."""
-    if value is None or value == "":
+    if type(value) is str:  # most cells: first, and without the checks below
+        return _text_cell(value) if value else EMPTY_CELL
+    if value is None:
         return EMPTY_CELL
+    if isinstance(value, FormulaError):
+        return Cell(CellKind.ERROR, str(value))
     if isinstance(value, bool):
         return Cell(CellKind.BOOL, cell_text(value))
     if isinstance(value, int | float):
         return Cell(CellKind.NUMBER, cell_text(value))
     if isinstance(value, dt.date | dt.time | dt.timedelta):
         return Cell(CellKind.DATE, cell_text(value))
-    raw = str(value)
+    return _text_cell(str(value))
+
+
+def _text_cell(raw: str) -> Cell:
     # Checked before collapsing spaces: str.split() takes some control characters for spaces.
     problem = character_problem(raw)
-    text = " ".join(visible(raw).split()) if problem else cell_text(raw)
+    text = " ".join((visible(raw) if problem else raw).split())
     if not text and not problem:
         return EMPTY_CELL
-    kind = CellKind.ERROR if text.upper() in FORMULA_ERRORS else CellKind.TEXT
-    return Cell(kind, text, problem)
+    is_error = text[:1] in ("#", "E", "e") and text.upper() in FORMULA_ERRORS
+    return Cell(CellKind.ERROR if is_error else CellKind.TEXT, text, problem)
 
 
 def kind_problem(cell: Cell, column: Column) -> str | None:
@@ -264,7 +275,10 @@ def _rows(
                     stray.append(cell.text)
                 continue
             values[name] = cell.text
-            rule = kind_problem(cell, by_name[name])
+            column = by_name[name]
+            if not cell.problem and (cell.kind is CellKind.EMPTY or cell.kind in column.kinds):
+                continue  # nearly every cell: no call for it
+            rule = kind_problem(cell, column)
             if rule:
                 problems.append(CellProblem(name, cell.text, rule))
         yield SheetRow(line, values, tuple(stray), tuple(problems))
@@ -424,29 +438,30 @@ def _ods_errors(archive: zipfile.ZipFile, sheet: str) -> dict[tuple[int, int], s
     return errors
 
 
-Lines = list[tuple[int, list[Cell]]]
+Values = list[tuple[int, list[object]]]
 Chooser = Callable[[list[str]], list[str]]
 
 
-def _sheet_lines(book: CalamineWorkbook, sheet: str, errors: dict[tuple[int, int], str]) -> Lines:
-    """The non-empty lines of ``sheet``, numbered as the spreadsheet numbers them."""
+def _sheet_values(book: CalamineWorkbook, sheet: str, errors: dict[tuple[int, int], str]) -> Values:
+    """The non-empty lines of ``sheet`` as python-calamine gives them, from column A,
+    numbered as the spreadsheet numbers them; formula errors put back in their cells."""
     values = book.get_sheet_by_name(sheet)
     if values.start is None:
         return []
     if values.height * values.width > MAX_CELLS:
         raise InputError(f"feuille « {sheet} » refusée : plus de {MAX_CELLS} cellules")
-    first_column = values.start[1]
+    padding: list[object] = [""] * values.start[1]
     by_row: dict[int, list[tuple[int, str]]] = {}
     for (row, column), shown in errors.items():
         by_row.setdefault(row, []).append((column, shown))
     lines = []
     for index, raw in enumerate(values.iter_rows()):
-        cells = [EMPTY_CELL] * first_column + [make_cell(value) for value in raw]
+        row = padding + raw
         for column, shown in by_row.get(index, ()):
-            if column < len(cells):
-                cells[column] = Cell(CellKind.ERROR, shown)
-        if any(cell.text for cell in cells):
-            lines.append((index + 1, cells))
+            if column < len(row):
+                row[column] = FormulaError(shown)
+        if any(value != "" for value in row):
+            lines.append((index + 1, row))
     return lines
 
 
@@ -462,15 +477,15 @@ def _formula_errors(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
     return {}
 
 
-def _read_workbook(data: bytes, choose: Chooser) -> tuple[list[str], dict[str, Lines]]:
+def _read_workbook(data: bytes, choose: Chooser) -> tuple[list[str], dict[str, Values]]:
     """Sheet names, and the lines of the sheets ``choose`` picks among them."""
     from python_calamine import CalamineWorkbook
 
     with CalamineWorkbook.from_filelike(io.BytesIO(data)) as book:
         names = list(book.sheet_names)
-        chosen = {name: [] for name in choose(names) if name in names}
+        chosen: dict[str, Values] = {name: [] for name in choose(names) if name in names}
         for name in chosen:
-            chosen[name] = _sheet_lines(book, name, _formula_errors(data, name))
+            chosen[name] = _sheet_values(book, name, _formula_errors(data, name))
     return names, chosen
 
 
@@ -495,7 +510,7 @@ def _child(data: bytes, choose: Chooser, out: int) -> None:
         pipe.write(pickle.dumps(outcome))
 
 
-def _sandboxed(path: Path, data: bytes, choose: Chooser) -> tuple[list[str], dict[str, Lines]]:
+def _sandboxed(path: Path, data: bytes, choose: Chooser) -> tuple[list[str], dict[str, Values]]:
     """Read the workbook in a child process with bounded memory and time.
 
     python-calamine builds each sheet as a dense grid: a 5 kB XLSX naming cells A1 and
@@ -565,7 +580,12 @@ class Workbook:
     format: str
     """``xlsx``, ``ods`` or ``xls``, told by content."""
     sheet_names: list[str]
-    lines: dict[str, Lines]
+    values: dict[str, Values]
+    """Only primitive values cross from the child process: pickling cells costs more."""
+
+    def lines(self, sheet: str) -> Iterator[tuple[int, list[Cell]]]:
+        for line, row in self.values[sheet]:
+            yield line, [make_cell(value) for value in row]
 
 
 def read_workbook(path: Path, choose: Chooser) -> Workbook | None:
@@ -630,9 +650,9 @@ class Spreadsheet:
         if self.workbook is None:
             return _rows(self.path, _csv_lines(self.path), layout, optional=optional)
         name = sheet or (self.sheet_names[0] if self.sheet_names else "")
-        if name not in self.workbook.lines:
+        if name not in self.workbook.values:
             raise InputError(f"le classeur n'a pas de feuille « {name} »", file=self.path)
-        return _rows(self.path, iter(self.workbook.lines[name]), layout, optional=optional)
+        return _rows(self.path, self.workbook.lines(name), layout, optional=optional)
 
 
 @contextlib.contextmanager
