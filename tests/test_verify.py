@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,11 @@ from conftest_pki import (
     certify_with_change,
     signed_stand_in,
 )
-from pyhanko.pdf_utils import generic
 
 from caqes_docs.errors import VerificationError
 from caqes_docs.issued import IssuedRecord, sidecar_path
-from caqes_docs.signatures import verify
 from caqes_docs.signatures.signing import sign_documents
-from caqes_docs.signatures.verify import read_hex_string, verify_document
+from caqes_docs.signatures.verify import verify_document
 
 pytest_plugins = ["conftest_pki"]
 
@@ -216,33 +213,3 @@ def test_an_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:
         verify_document(pdf)
     with pytest.raises(VerificationError, match="lecture impossible"):
         verify_document(tmp_path / "absent.pdf")
-
-
-# --- hex strings --------------------------------------------------------------------------------
-
-HEX_STRINGS = {
-    "vide": b"<>",
-    "simple": b"<4142>",
-    "espaces": b"<41 42\n\t43\r\x00\x0c44>",
-    "impair": b"<414>",
-    "utf16": b"<FEFF00e9>",
-    "contenu de signature": b"<3082" + b"a5" * 4000 + b"0" * 512 + b">",
-    "long": b"<" + b"7f" * 20000 + b">",
-    "commentaire": b"<41 % note\n42>",
-    "octet invalide": b"<41zz>",
-    "tronque": b"<4142",
-}
-
-
-@pytest.mark.parametrize("data", HEX_STRINGS.values(), ids=HEX_STRINGS.keys())
-def test_hex_strings_are_read_as_pyhanko_reads_them(data: bytes) -> None:
-    def outcome(reader) -> tuple:
-        stream = BytesIO(data + b" /Suite")
-        try:
-            value = reader(stream)
-        except Exception as exc:  # the same failure is expected of both
-            return type(exc), str(exc)
-        return type(value), value, stream.tell()
-
-    assert outcome(read_hex_string) == outcome(verify._read_hex_string_per_byte)
-    assert generic.read_hex_string_from_stream is read_hex_string

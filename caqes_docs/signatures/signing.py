@@ -8,21 +8,20 @@ longer hold, is refused before anything is written.
 Keys come from a PKCS#12 file (:func:`load_p12`) or a smartcard/HSM (:func:`open_pkcs11`);
 both are loaded once and reused for every file of a batch.
 
-Cost (bench/bench_sign.py, 150 real contracts): the checks dominate, above all pyHanko's
-difference analyses (from the issued revision to the first signature, and after it). The
-signature reuses the reader the checks parsed; the signing-certificate attribute and the
-appearance font's subsets are made once per batch rather than once per file.
+Cost (bench/bench_sign.py, real contracts): the checks dominate, above all pyHanko's
+difference analyses. pyHanko is used through its public API only; what leans on the behaviour
+of its version is in :mod:`caqes_docs.signatures._pyhanko_compat`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from typing import Any
 import aiohttp
 import pkcs11
 from asn1crypto import keys as asn1_keys
-from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -39,18 +37,16 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from fontTools import subset, ttLib
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngineFactory
-from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.metadata.model import VENDOR, XMP_MODDATE, DocumentMetadata
+from pyhanko.pdf_utils.metadata.model import VENDOR, XMP_MODDATE
 from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
-from pyhanko.sign import attributes
 from pyhanko.sign import fields as sig_fields
 from pyhanko.sign import general as sig_general
-from pyhanko.sign.general import as_signing_certificate_v2
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer, SimpleSigner
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
@@ -65,6 +61,7 @@ from caqes_docs.errors import CaqesError, SigningError
 from caqes_docs.files import write_bytes
 from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
 from caqes_docs.parties import ROLES, party
+from caqes_docs.signatures._pyhanko_compat import with_pades_attributes
 from caqes_docs.signatures.verify import (
     SignatureFields,
     change_since_issued,
@@ -101,38 +98,7 @@ class SignResult:
 # --- signers ----------------------------------------------------------------------------------
 
 
-class _CachedSigningCertificate(attributes.SigningCertificateV2Provider):
-    """The signing-certificate-v2 attribute, encoded once per certificate.
-
-    asn1crypto re-encodes a value built from Python objects on every dump, and pyHanko dumps
-    the signed attributes several times: ~10 ms a signature for this one attribute. A value
-    loaded from DER dumps its bytes as they are.
-    """
-
-    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
-        return tsp.SigningCertificateV2.load(_signing_certificate_v2(self.signing_cert.dump()))
-
-
-@lru_cache(maxsize=16)
-def _signing_certificate_v2(certificate_der: bytes) -> bytes:
-    return as_signing_certificate_v2(asn1_x509.Certificate.load(certificate_der)).dump()
-
-
-class _CachedAttributesMixin:
-    """Signer mixin swapping pyHanko's signing-certificate-v2 provider for the cached one.
-
-    ``_signed_attr_providers`` is pyHanko's internal hook (pinned version): should it change,
-    the attribute is still built, uncached, by pyHanko's own provider.
-    """
-
-    def _signed_attr_providers(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        for provider in super()._signed_attr_providers(*args, **kwargs):  # type: ignore[misc]
-            if type(provider) is attributes.SigningCertificateV2Provider:
-                provider = _CachedSigningCertificate(provider.signing_cert)
-            yield provider
-
-
-class _LoadedKeySigner(_CachedAttributesMixin, SimpleSigner):
+class _LoadedKeySigner(SimpleSigner):
     """A software signer whose private key is parsed once.
 
     pyHanko's SimpleSigner re-parses the key for every signature; an RSA key's consistency
@@ -174,12 +140,16 @@ def load_p12(path: str | Path, password: bytes | None) -> Signer:
     key_info = asn1_keys.PrivateKeyInfo.load(
         key.private_bytes(der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    return _LoadedKeySigner(
+    signer = _LoadedKeySigner(
         key,
         signing_cert=signing_cert,
         signing_key=key_info,
-        cert_registry=SimpleCertificateStore.from_certs([signing_cert, *others]),
+        # The signer's own certificate is embedded anyway: listing it here would embed it twice.
+        cert_registry=SimpleCertificateStore.from_certs(
+            [cert for cert in others if cert.dump() != signing_cert.dump()]
+        ),
     )
+    return with_pades_attributes(signer)
 
 
 @contextmanager
@@ -209,21 +179,35 @@ def open_pkcs11(
     except (pkcs11.PKCS11Error, OSError, RuntimeError) as exc:
         raise SigningError(f"{where} : ouverture impossible ({type(exc).__name__} {exc})") from exc
     try:
-        signer = _pkcs11_signer_class()(
-            session,
-            cert_label=cert_label or key_label,
-            key_label=key_label,
-            other_certs_to_pull=None,
-        )
         try:
+            signer = _pkcs11_signer_class()(
+                session,
+                cert_label=cert_label or key_label,
+                key_label=key_label,
+                other_certs_to_pull=_other_certificates(session, cert_label or key_label),
+            )
             signer.signing_cert  # noqa: B018 - load key and certificates now, fail early
         except (pkcs11.PKCS11Error, sig_general.SigningError) as exc:
             raise SigningError(
                 f"{where} : clé « {key_label} » ou son certificat introuvable ({exc})"
             ) from exc
-        yield signer
+        yield with_pades_attributes(signer)
     finally:
         session.close()
+
+
+def _other_certificates(session: pkcs11.Session, cert_label: str) -> tuple[str, ...]:
+    """Labels of the token's certificates other than the signer's own.
+
+    pyHanko embeds the signer's certificate itself; pulled again with the others, it would
+    be embedded twice in each signature, which some validators reject.
+    """
+    found = [
+        (str(obj[pkcs11.Attribute.LABEL]), bytes(obj[pkcs11.Attribute.VALUE]))
+        for obj in session.get_objects({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.CERTIFICATE})
+    ]
+    own = {value for label, value in found if label == cert_label}
+    return tuple(label for label, value in found if value not in own)
 
 
 @cache
@@ -231,10 +215,7 @@ def _pkcs11_signer_class() -> type[Signer]:
     # Imported on first use: pyhanko.sign.pkcs11 alone takes ~0.4 s to import.
     from pyhanko.sign.pkcs11 import PKCS11Signer
 
-    class _CachedAttributesPKCS11Signer(_CachedAttributesMixin, PKCS11Signer):
-        """A token signer with the signing-certificate-v2 attribute encoded once."""
-
-    return _CachedAttributesPKCS11Signer
+    return PKCS11Signer
 
 
 def validation_context_for(
@@ -284,70 +265,6 @@ def _appearance_font_bytes(font_path: Path) -> bytes:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=64)
-def _font_subset(font_bytes: bytes, glyph_ids: frozenset[int]) -> bytes:
-    """The font program pyHanko would embed for these glyphs, made from a copy of the font.
-
-    Same options as pyHanko's own subsetting of a TrueType font (glyph ids kept, no layout
-    tables), so the result is the same; subsetting and serialising cost ~7 ms a signature,
-    while the appearances of one batch keep using the same few glyphs.
-    """
-    font = ttLib.TTFont(BytesIO(font_bytes))
-    options = subset.Options(layout_closure=False)
-    options.drop_tables += ["GPOS", "GDEF", "GSUB"]
-    options.retain_gids = True
-    subsetter = subset.Subsetter(options=options)
-    subsetter.populate(gids=sorted(glyph_ids))
-    subsetter.subset(font)
-    buffer = BytesIO()
-    font.save(buffer)
-    return buffer.getvalue()
-
-
-class _CachedSubsetFont(CIDFontType2):
-    """A TrueType CID font embedding the program :func:`_font_subset` gives for its glyphs."""
-
-    def __init__(
-        self, font: ttLib.TTFont, base_name: str, prefix: str, program: Callable[[], bytes]
-    ) -> None:
-        super().__init__(font, base_name, prefix)
-        self._program = program
-
-    def set_font_file(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
-        font_stream = generic.StreamObject(stream_data=self._program())
-        font_stream.compress()
-        font_stream_ref = writer.add_object(font_stream)
-        self._font_descriptor[generic.pdf_name("/FontFile2")] = font_stream_ref
-        return font_stream_ref
-
-
-class _SubsetCachingAccumulator(GlyphAccumulator):
-    """pyHanko's glyph accumulator, its font subset taken from :func:`_font_subset`.
-
-    pyHanko subsets the accumulator's own font in place; here the font stays whole and the
-    subset comes from the cache.
-    """
-
-    def __init__(self, writer: BasePdfFileWriter, font_bytes: bytes, obj_stream: Any) -> None:
-        super().__init__(
-            writer=writer,
-            font_handle=BytesIO(font_bytes),
-            font_size=_FONT_SIZE,
-            obj_stream=obj_stream,
-        )
-        # pyHanko names the font "<subset prefix>+<PostScript name>".
-        base_name = self.cidfont_obj.name.split("+", 1)[1]
-        self.cidfont_obj = _CachedSubsetFont(
-            self.tt,
-            base_name,
-            self.subset_prefix,
-            lambda: _font_subset(font_bytes, frozenset(self._glyphs)),
-        )
-
-    def _extract_subset(self, options: subset.Options | None = None) -> None:
-        """Nothing to cut here: the embedded program comes from :func:`_font_subset`."""
-
-
 class _EmbeddedFontFactory(FontEngineFactory):
     """Font engine embedding (a subset of) the appearance font in each signed document."""
 
@@ -357,7 +274,12 @@ class _EmbeddedFontFactory(FontEngineFactory):
     def create_font_engine(
         self, writer: BasePdfFileWriter, obj_stream: Any = None
     ) -> GlyphAccumulator:
-        return _SubsetCachingAccumulator(writer, self._font_bytes, obj_stream)
+        return GlyphAccumulator(
+            writer=writer,
+            font_handle=BytesIO(self._font_bytes),
+            font_size=_FONT_SIZE,
+            obj_stream=obj_stream,
+        )
 
 
 @cache
@@ -529,7 +451,7 @@ async def _sign_path(path: Path, job: _Job, output: Path | None) -> SignResult:
         _check_fields(path, fields, job.role, job.order)
         _check_since_issued(path, reader, issued_size, fields)
         _check_earlier_signatures(path, fields, job.order)
-        signed = await _sign_bytes(path, data, reader, job)
+        signed = await _sign_bytes(path, data, job)
         write_bytes(target, signed)
         if output is not None:
             _copy_sidecar(path, output, record)
@@ -618,14 +540,17 @@ def _check_earlier_signatures(path: Path, fields: SignatureFields, order: tuple[
             )
 
 
-async def _sign_bytes(path: Path, data: bytes, reader: PdfFileReader, job: _Job) -> bytes:
-    """The signed file. The first attempt extends ``reader``, the one the checks used: what they
-    parsed (the earlier signatures above all) is not parsed again. A retry starts afresh, since
-    an attempt changes the objects it updates in the reader's cache.
+async def _sign_bytes(path: Path, data: bytes, job: _Job) -> bytes:
+    """The signed file, from a fresh reading of ``data``.
+
+    pyHanko's writer reads the clock once for Info /ModDate and once more for XMP ModifyDate;
+    across a second boundary the two disagree, which PDF/A forbids: such a rare result is
+    made again.
     """
     reserved: int | None = job.bytes_reserved
-    for attempt in range(_ATTEMPTS):
-        writer = _writer(reader if attempt == 0 else open_pdf(data, path))
+    for _attempt in range(_ATTEMPTS):
+        writer = IncrementalPdfFileWriter.from_reader(open_pdf(data, path))
+        _align_producer(writer)
         try:
             signed = await _pdf_signature(writer, job, reserved)
         except sig_general.SigningError as exc:
@@ -637,54 +562,16 @@ async def _sign_bytes(path: Path, data: bytes, reader: PdfFileReader, job: _Job)
             continue
         except SigningError as exc:
             raise SigningError(f"{path} : {exc}") from exc
-        if job.level in _LEVELS_WITH_LATER_REVISIONS and not _dates_agree(open_pdf(signed, path)):
-            continue
-        return signed
+        # At B-LT and B-LTA pyHanko writes later revisions with writers of its own.
+        later = job.level in _LEVELS_WITH_LATER_REVISIONS
+        if _dates_agree(open_pdf(signed, path) if later else writer):
+            return signed
     raise SigningError(
         f"{path} : dates de modification incohérentes entre Info et XMP après {_ATTEMPTS} essais"
     )
 
 
-def _writer(reader: PdfFileReader) -> IncrementalPdfFileWriter:
-    """An incremental writer over ``reader``, with one reading of the clock and PDF/A metadata."""
-    _forget_metadata_stream(reader)
-    writer = IncrementalPdfFileWriter.from_reader(reader)
-    # pyHanko reads the clock once for Info /ModDate and once more for XMP ModifyDate; across
-    # a second boundary the two disagree, which PDF/A forbids.
-    writer._meta = _OneReadingClock()
-    _align_producer(writer)
-    return writer
-
-
-def _forget_metadata_stream(reader: PdfFileReader) -> None:
-    """Drop the XMP packet from the reader's cache, to be read again as a metadata stream.
-
-    The difference analysis reads it as a plain stream; a writer handed that one rewrites
-    the XMP from scratch and loses the PDF/A identification. Reading it as a metadata stream
-    before the analysis is no way out: pyHanko's analysis then fails on it.
-    """
-    try:
-        metadata = reader.root.raw_get("/Metadata")
-    except KeyError:
-        return
-    if isinstance(metadata, generic.IndirectObject):
-        reader.resolved_objects.pop((metadata.generation, metadata.idnum), None)
-
-
-class _OneReadingClock(DocumentMetadata):
-    """Document metadata whose "now" is read from the clock once, when the writer sets it.
-
-    pyHanko's writer sets ``last_modified = "now"`` and then turns "now" into a date
-    separately for Info and for XMP; here both get the one date taken at that moment.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "last_modified" and value == "now":
-            value = datetime.now().astimezone().replace(microsecond=0)
-        super().__setattr__(name, value)
-
-
-def _dates_agree(reader: PdfFileReader) -> bool:
+def _dates_agree(reader: PdfFileReader | IncrementalPdfFileWriter) -> bool:
     """Whether the last revision's Info /ModDate and XMP ModifyDate are the same instant.
 
     pyHanko writes the revisions after the signature (validation data, document timestamp)

@@ -12,7 +12,6 @@ lower-level helpers here to refuse signing a document in a bad state.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import dataclasses
 import json
 import logging
@@ -23,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic
@@ -89,45 +88,8 @@ MODIFICATION_LABELS: dict[ModificationLevel, str] = {
     ModificationLevel.OTHER: "autres modifications du document",
 }
 
-_HEX_STRING_BODY = re.compile(rb"[0-9A-Fa-f \n\r\t\f\x00]*")
-_PDF_WHITESPACE = b" \n\r\t\f\x00"
 _FINESS_KEYWORD = re.compile(r"finess_ej\s*=\s*((?:\d{2}|2[AB])\d{7})", re.I)
 _REFERENCE_KEYWORD = re.compile(r"reference\s*=\s*([^;,]+)", re.I)
-
-
-# --- reading hex strings in one pass ------------------------------------------------------------
-
-_read_hex_string_per_byte = generic.read_hex_string_from_stream
-
-
-def read_hex_string(stream: BinaryIO) -> generic.ByteStringObject | generic.TextStringObject:
-    """pyHanko's reading of a hex string ``<...>``, done in one pass instead of byte by byte.
-
-    pyHanko reads a signature's /Contents (7 to 20 thousand hex digits) a byte at a time,
-    ~5 ms each, for every earlier signature whenever a file is signed or verified. Same result
-    for a string of hex digits and whitespace; anything else (a comment, a stray byte, a
-    truncated file) is left to pyHanko's own reader. Installed in place of pyHanko's below.
-    """
-    start = stream.tell()
-    stream.read(1)  # the opening "<"
-    chunks = []
-    while True:
-        chunk = stream.read(8192)
-        end = chunk.find(b">")
-        if end >= 0 or not chunk:
-            chunks.append(chunk[:end] if end >= 0 else chunk)
-            break
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if end < 0 or not _HEX_STRING_BODY.fullmatch(body):
-        stream.seek(start)
-        return _read_hex_string_per_byte(stream)
-    stream.seek(start + len(body) + 2)
-    digits = body.translate(None, _PDF_WHITESPACE)
-    return generic.pdf_string(binascii.unhexlify(digits + b"0" * (len(digits) % 2)))
-
-
-generic.read_hex_string_from_stream = read_hex_string
 
 
 # --- reading the document ---------------------------------------------------------------------
