@@ -676,3 +676,23 @@ def test_a_stale_model_is_reported(tmp_path: Path) -> None:
         (tmp_path / relative).write_bytes(data)
     (tmp_path / "templates" / "rapport-evaluation.docx").write_bytes(b"PK")
     assert builder.check(tmp_path) == ["templates/rapport-evaluation.docx"]
+
+
+def test_status_and_export_show_the_evaluation_of_each_year(run: Run) -> None:
+    from caqes_docs.registry.lifecycle import export_registry, status
+
+    changed = RESULTS.replace(";;DUREE_SEJ;;;;75;", ";;DUREE_SEJ;;;;95;")
+    run.evaluate(_results(run.directory, changed, "r2.csv"))
+    with Registry.open(run.registry, create=False) as registry:
+        report = status(registry)
+        exported = export_registry(registry)
+    shown = {(e["finess_ej"], e["annee"]): e for e in report.to_dict()["evaluations"]}
+    assert set(shown) == {(BORDEAUX, 2023), (LIMOGES, 2023), (BAYONNE, 2023)}
+    assert (shown[(LIMOGES, 2023)]["version"], shown[(LIMOGES, 2023)]["total"]) == (2, "33.75")
+    assert shown[(BAYONNE, 2023)]["statut"] == "notification émise"
+    history = [e for e in exported["evaluations"] if e["finess_ej"] == LIMOGES]
+    assert [(e["version"], e["statut"]) for e in history] == [
+        (1, "remplacée"),
+        (2, "notification émise"),
+    ]
+    assert history[0]["donnees"]["total"] == "28.75"

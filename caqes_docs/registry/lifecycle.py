@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from caqes_docs.registry.amendments import (
     termination_context,
     termination_effective_date,
 )
+from caqes_docs.registry.evaluations import EvaluationRecord, evaluations, export_evaluations
 from caqes_docs.registry.store import (
     AMENDMENT,
     CONTRACT,
@@ -332,6 +333,8 @@ class StatusRow:
 @dataclass(frozen=True)
 class StatusReport:
     rows: list[StatusRow]
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
+    """The live annual evaluation of each contract and year (caqes evaluate)."""
 
     @property
     def totals(self) -> dict[str, int]:
@@ -345,7 +348,11 @@ class StatusReport:
         return totals
 
     def to_dict(self) -> dict[str, Any]:
-        return {"documents": [row.to_dict() for row in self.rows], "totaux": self.totals}
+        return {
+            "documents": [row.to_dict() for row in self.rows],
+            "totaux": self.totals,
+            "evaluations": [evaluation.to_dict() for evaluation in self.evaluations],
+        }
 
 
 def status(registry: Registry, campaign: str | None = None) -> StatusReport:
@@ -377,7 +384,7 @@ def status(registry: Registry, campaign: str | None = None) -> StatusReport:
                     last_event_time=last[-1].time if last else "",
                 )
             )
-    return StatusReport(rows)
+    return StatusReport(rows, evaluations(registry, campaign=campaign))
 
 
 # --- issuing avenants -----------------------------------------------------------------------------
@@ -630,6 +637,7 @@ def _check_termination(
 def export_registry(registry: Registry, out: Path | None = None) -> dict[str, Any]:
     """The whole registry as plain data; written atomically to ``out`` when given."""
     data = registry.export_data()
+    data["evaluations"] = export_evaluations(registry)
     data["exporte_le"] = now_iso()
     if out is not None:
         write_json(out, data)
