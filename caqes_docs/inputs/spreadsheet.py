@@ -517,6 +517,8 @@ def _sandboxed(path: Path, data: bytes, choose: Chooser) -> tuple[list[str], dic
     XFD1048576 asks for 512 GB and aborts the process, which no Python handler catches.
     In a child, such a file costs the child only.
     """
+    import python_calamine  # noqa: F401 - imported before the fork: the child takes no import lock
+
     receive, send = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child

@@ -1,11 +1,11 @@
 """The annual targeting spreadsheet (« ciblage »): one row per site, one contract per establishment.
 
-The officer's file (CSV or XLSX) lists each targeted site (FINESS géographique) with its
-establishment (FINESS juridique), the national indicators ticked for that site, the regional
-indicators and volet 2 for the establishment. Rows are grouped by FINESS juridique; each group
-becomes one :class:`Contract` through :func:`build_contract`, or is refused as a whole with
-every problem found, each naming its line, column, value and rule. The other establishments
-are produced regardless.
+The officer's file (CSV, XLSX, XLS or ODS; cells are read by :mod:`.spreadsheet`) lists each
+targeted site (FINESS géographique) with its establishment (FINESS juridique), the national
+indicators ticked for that site, the regional indicators and volet 2 for the establishment.
+Rows are grouped by FINESS juridique; each group becomes one :class:`Contract` through
+:func:`build_contract`, or is refused as a whole with every problem found, each naming its
+line, column, value and rule. The other establishments are produced regardless.
 
 Line numbers are the spreadsheet's own (header = line 1), so that the officer finds them.
 """
