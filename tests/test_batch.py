@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -30,11 +31,18 @@ from pypdf import PdfReader
 
 from caqes_docs.cli import main
 from caqes_docs.inputs.finess import luhn_valid
-from caqes_docs.inputs.targeting import FLAG_RULE, PLAN_COLUMNS, REJECT_COLUMNS, targeting_columns
+from caqes_docs.inputs.targeting import (
+    FLAG_RULE,
+    PLAN_COLUMNS,
+    REJECT_COLUMNS,
+    read_targeting,
+    targeting_columns,
+)
 from caqes_docs.issued import load_issued_record
 from caqes_docs.pdf import convert
 from caqes_docs.pdf.convert import soffice_command
 from caqes_docs.registry.store import SUPERSEDED, Registry
+from caqes_docs.workflows import batch
 from caqes_docs.workflows.batch import RETIRED_PREFIX, STAGING_PREFIX, run_batch
 from caqes_docs.workflows.manifest import ENTRY, MANIFEST
 
@@ -433,6 +441,28 @@ def test_up_to_date_folders_missing_from_the_registry_are_registered(
     for ej in ACCEPTED:
         [document] = documents[reference(ej)]
         assert document.issued_sha256 == sha256(copied.out / ej / f"{reference(ej)}.pdf")
+
+
+def test_libreoffice_starts_before_the_targeting_file_is_read(
+    copied: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """soffice loads while the file is read and the documents rendered, not after."""
+    scratch = tmp_path / "tmp"  # the pool's profiles: their path names its soffice processes
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    running_when_read: list[int] = []
+
+    def read(*args: object, **kwargs: object):
+        running_when_read.extend(_processes_mentioning(str(scratch)))
+        return read_targeting(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "read_targeting", read)
+    shutil.rmtree(copied.out / EJ_B)
+    report = copied.batch()
+    assert running_when_read, "aucun soffice lancé avant la lecture du ciblage"
+    assert (report.generated, report.failed) == ([EJ_B], [])
+    assert_complete(copied.out / EJ_B)
+    assert list(_processes_mentioning(str(scratch))) == []
 
 
 # --------------------------------------------------------------------------- interruption

@@ -66,6 +66,7 @@ __all__ = [
     "CoreRotation",
     "SofficePool",
     "convert_many",
+    "started_pool",
     "tasks_into",
 ]
 
@@ -653,6 +654,29 @@ def _split(tasks: list[ConversionTask], parts: int) -> list[list[ConversionTask]
         runs.append(tasks[start:end])
         start = end
     return runs
+
+
+@contextmanager
+def started_pool(
+    workers: int | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    soffice: str | os.PathLike[str] = "soffice",
+) -> Iterator[SofficePool | None]:
+    """A pool whose soffice processes start at once (:meth:`SofficePool.start`), closed on exit.
+
+    For a caller that will have documents to convert after some work of its own (imports,
+    reading, rendering). This module imports only the standard library, so it can be called
+    before anything heavy is imported. Yields None when LibreOffice is missing: that matters
+    only if something must be converted, and the conversion then says so.
+    """
+    try:
+        pool = SofficePool(workers, timeout=timeout, soffice=soffice)
+    except ConversionError:
+        yield None
+        return
+    with pool:
+        yield pool.start()
 
 
 def convert_many(

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from caqes_docs.inputs.targeting import (
     write_rejects,
 )
 from caqes_docs.issued import load_issued_record
+from caqes_docs.pdf.convert import SofficePool, started_pool
 from caqes_docs.pdf.signable import JobResult, iter_signable
 from caqes_docs.registry.store import Registry
 from caqes_docs.resources import data_file
@@ -206,29 +208,40 @@ def run_batch(
     workers: int | None = None,
     registry: Path | None = None,
     on_progress: Progress | None = None,
+    pool: SofficePool | None = None,
 ) -> BatchReport:
-    """Issue the contract of every valid establishment of ``targeting`` into ``out_dir``."""
-    campaign = load_campaign(campaign_file)
-    templates = TemplateSet.shipped()
-    result = read_targeting(
-        targeting, campaign, finess_extract=list(finess_extract) or None, action_plan=action_plan
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clean_leftovers(out_dir)
-    report = BatchReport(out_dir, refused=list(result.refused), warnings=list(result.warnings))
-    write_rejects(report.rejects, result.refused)
-    progress = on_progress or (lambda event, finess: None)
-    todo = _plan(result.accepted, out_dir, inputs_fingerprint(campaign_file, templates), report)
-    progress("total", str(len(result.accepted)))
-    for finess in report.up_to_date:
-        progress("à jour", finess)
-    with Registry.open(registry) as opened:
-        _register_current(result.accepted, opened, campaign, report)
-        if todo:
-            _render_all(todo, workers)
-            _issue_all(todo, campaign, workers, opened, report, progress)
-    _write_manifest(report, result.accepted, targeting, campaign)
-    return report
+    """Issue the contract of every valid establishment of ``targeting`` into ``out_dir``.
+
+    ``pool`` converts the documents: a caller may start it (:meth:`SofficePool.start`) before
+    anything else, even before importing this module. Without one, a pool of ``workers``
+    soffice processes is started first thing, so that LibreOffice loads while the targeting
+    file is read and the documents rendered (at worst it is stopped unused).
+    """
+    with started_pool(workers) if pool is None else nullcontext(pool) as converter:
+        campaign = load_campaign(campaign_file)
+        templates = TemplateSet.shipped()
+        result = read_targeting(
+            targeting,
+            campaign,
+            finess_extract=list(finess_extract) or None,
+            action_plan=action_plan,
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(out_dir)
+        report = BatchReport(out_dir, refused=list(result.refused), warnings=list(result.warnings))
+        write_rejects(report.rejects, result.refused)
+        progress = on_progress or (lambda event, finess: None)
+        todo = _plan(result.accepted, out_dir, inputs_fingerprint(campaign_file, templates), report)
+        progress("total", str(len(result.accepted)))
+        for finess in report.up_to_date:
+            progress("à jour", finess)
+        with Registry.open(registry) as opened:
+            _register_current(result.accepted, opened, campaign, report)
+            if todo:
+                _render_all(todo, workers)
+                _issue_all(todo, campaign, workers, converter, opened, report, progress)
+        _write_manifest(report, result.accepted, targeting, campaign)
+        return report
 
 
 def _register_current(
@@ -275,6 +288,7 @@ def _issue_all(
     todo: list[_Work],
     campaign: Campaign,
     workers: int | None,
+    pool: SofficePool | None,
     registry: Registry,
     report: BatchReport,
     progress: Progress,
@@ -286,7 +300,7 @@ def _issue_all(
         job = signable_job(work.targeted.contract, work.rendered, campaign)
         by_output[Path(job.output)] = work
         jobs.append(job)
-    for result in iter_signable(jobs, workers=workers):
+    for result in iter_signable(jobs, pool=pool, workers=workers):
         work = by_output[Path(result.job.output)]
         problem = result.error or _complete(work, result, registry, campaign)
         if problem:
