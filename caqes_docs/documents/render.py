@@ -222,6 +222,8 @@ def template_sources(template: DocxTemplate) -> list[Source]:
             Source(part.partname.lstrip("/"), label, template.get_part_xml(part))
             for _, part in template.get_headers_footers(uri)
         ]
+    # docxtpl renders the footnotes once per section, so a value holding « {{ » would be
+    # evaluated on the second pass of a two-section model: here they are rendered once.
     package = template.docx.part.package
     sources += [
         Source(part.partname.lstrip("/"), "notes de bas de page", part.blob.decode("utf-8"))
