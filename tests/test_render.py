@@ -21,7 +21,7 @@ from docx.oxml.ns import qn
 from docxtpl import DocxTemplate
 from lxml import etree
 
-from caqes_docs.documents.archive import MAX_UNPACKED_BYTES
+from caqes_docs.documents.archive import MAX_PARTS, MAX_UNPACKED_BYTES
 from caqes_docs.documents.lint import ANCHORS, check_template, sample_context
 from caqes_docs.documents.render import (
     FOOTNOTES,
@@ -454,6 +454,14 @@ def test_check_template_refuses_an_archive_too_large_once_unpacked(tmp_path: Pat
     with pytest.raises(TemplateError, match="décompressé"):
         render_docx(bomb, sample_context("annexe1.docx"), tmp_path / "out.docx")
     assert not (tmp_path / "out.docx").exists()
+
+
+def test_check_template_refuses_an_archive_of_too_many_parts(tmp_path: Path) -> None:
+    # Each entry costs zipfile an object and python-docx a look: a million tiny ones add up.
+    extra = {f"word/media/vide{n}.bin": b"" for n in range(MAX_PARTS)}
+    crowded = _with_parts(TemplateSet.shipped().annex1, tmp_path / "annexe-parties.docx", extra)
+    with pytest.raises(TemplateError, match=f"parties dans l’archive \\(au plus {MAX_PARTS}\\)"):
+        check_template(crowded)
 
 
 EXTERNAL_LINKS = [
