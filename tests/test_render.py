@@ -365,6 +365,22 @@ def test_shipped_models_render_as_docxtpl_does(
     assert_renders_as_docxtpl(template, context, tmp_path / "out.docx")
 
 
+TRICKY = 'A & B <x> "l’« Hôpital »" {{ 7*7 }} {% if x %}\tTab\nLigne'
+
+
+@pytest.mark.parametrize("model", ["templates/contrat.docx", "annexes/annexe1.docx"])
+def test_tricky_values_render_as_docxtpl_does(tmp_path: Path, model: str) -> None:
+    # Escaping, and the listing resolution our path skips when no value has a tab or newline.
+    context = sample_context("contrat.docx")
+    context["etablissement"]["raison_sociale"] = TRICKY
+    context["etablissement"]["sites"][0]["nom"] = TRICKY
+    context["annexe1"]["lignes"][0]["action"] = TRICKY
+    assert_renders_as_docxtpl(ROOT / model, context, tmp_path / "out.docx")
+    assert "A &amp; B &lt;x&gt;" in canonical_parts((tmp_path / "out.docx").read_bytes())[
+        "word/document.xml"
+    ].decode("utf-8")
+
+
 def test_tags_in_every_place_render_as_docxtpl_does(tmp_path: Path) -> None:
     template = tagged_everywhere(tmp_path / "partout.docx")
     context = sample_context("contrat.docx")
