@@ -696,3 +696,32 @@ def test_status_and_export_show_the_evaluation_of_each_year(run: Run) -> None:
         (2, "notification émise"),
     ]
     assert history[0]["donnees"]["total"] == "28.75"
+
+
+def _edited_letter(directory: Path, old: bytes, new: bytes) -> Path:
+    """The letter model with ``old`` replaced by ``new`` in its body."""
+    import zipfile
+
+    directory.mkdir()
+    edited = directory / "notification-interessement.docx"
+    model = ROOT / "templates" / "notification-interessement.docx"
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(edited, "w") as target:
+        for item in source.infolist():
+            part = source.read(item)
+            if item.filename == "word/document.xml":
+                part = part.replace(old, new)
+            target.writestr(item, part)
+    return edited
+
+
+def test_check_template_knows_the_evaluation_models(tmp_path: Path) -> None:
+    from caqes_docs.documents.lint import check_template
+
+    templates = ROOT / "templates"
+    assert check_template(templates / "rapport-evaluation.docx") == []
+    assert check_template(templates / "notification-interessement.docx") == []
+    misspelt = _edited_letter(tmp_path / "a", b"montants.total", b"montants.totl")
+    assert any("totl" in str(problem) for problem in check_template(misspelt))
+    without_anchor = _edited_letter(tmp_path / "b", b"/s3_ARS/", b"")
+    problems = [str(problem) for problem in check_template(without_anchor)]
+    assert problems == ["bloc de signature : ancre « /s3_ARS/ » absente"]

@@ -266,7 +266,7 @@ def build_report() -> DocxDocument:
     B._paragraph(doc, P, REGIONAL_TEXT)
     _table_rows(doc, THEME_COLUMNS, "t in themes")
     B._paragraph(doc, TAG, "{%p if manquants %}")
-    B._paragraph(doc, P, MISSING_TEXT)
+    B._paragraph(doc, P, MISSING_TEXT).paragraph_format.space_before = Pt(6)
     B._paragraph(doc, TAG, "{%p endif %}")
     chart = doc.add_paragraph("{{ graphique }}")
     chart.alignment = WD_ALIGN_PARAGRAPH.CENTER

@@ -125,9 +125,7 @@ def _distribution(axes: object, by_theme: dict[str, list[float]], labels: dict[s
     axes.invert_yaxis()  # type: ignore[attr-defined]
     axes.set_xlim(0, 100)  # type: ignore[attr-defined]
     axes.xaxis.set_major_formatter(FuncFormatter(_percent))  # type: ignore[attr-defined]
-    axes.set_title(  # type: ignore[attr-defined]
-        "Atteinte par thème, répartition entre établissements (nombre de résultats)", loc="left"
-    )
+    axes.set_title("Atteinte par thème (nombre de résultats)", loc="left")  # type: ignore[attr-defined]
     axes.grid(axis="x", color="#d9d9d9", linewidth=0.6)  # type: ignore[attr-defined]
 
 

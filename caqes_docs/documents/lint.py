@@ -35,7 +35,7 @@ from caqes_docs.documents.render import (
 from caqes_docs.errors import TemplateError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
-from caqes_docs.parties import ANCHORS
+from caqes_docs.parties import ANCHORS, party
 from caqes_docs.registry.amendments import amendment_context, plan_amendment, termination_context
 from caqes_docs.resources import shipped_dir
 
@@ -80,6 +80,10 @@ def sample_context(template_name: str) -> dict:
         return amendment_context(plan, 1)
     if name.startswith("resiliation"):
         return termination_context(contract, 1, 2, dt.date(2024, 3, 1), False)
+    if name.startswith(EVALUATION_MODELS):
+        from caqes_docs.workflows.evaluation import sample_context as evaluation_context
+
+        return evaluation_context(name)
     return build_context(contract)
 
 
@@ -184,12 +188,12 @@ def check_render(
     return [], buffer.getvalue()
 
 
-def check_anchors(rendered: bytes) -> list[Problem]:
+def check_anchors(rendered: bytes, anchors: tuple[str, ...] = ANCHORS) -> list[Problem]:
     body = Document(io.BytesIO(rendered)).element.body
     paragraphs = ["".join(t.text or "" for t in p.iter(qn("w:t"))) for p in body.iter(qn("w:p"))]
     runs = list(body.iter(qn("w:r")))
     problems = []
-    for anchor in ANCHORS:
+    for anchor in anchors:
         count = sum(text.count(anchor) for text in paragraphs)
         if count == 0:
             problems.append(Problem("bloc de signature", f"ancre « {anchor} » absente"))
@@ -223,7 +227,7 @@ def check_template(path: Path, *, contract_model: bool | None = None) -> list[Pr
     too large once unpacked, raises :class:`TemplateError` before any part is parsed.
     """
     if contract_model is None:
-        contract_model = not path.name.lower().startswith("annexe")
+        contract_model = not path.name.lower().startswith(("annexe", "rapport-evaluation"))
     package = read_package(path)
     _, sources = open_template(package.data, path.name)
     problems = check_links(package) + check_unrendered(package, sources)
@@ -237,5 +241,16 @@ def check_template(path: Path, *, contract_model: bool | None = None) -> list[Pr
         return problems + variables
     rendering, rendered = check_render(package.data, env, context)
     if not rendering and contract_model:
-        rendering = check_anchors(rendered)
+        rendering = check_anchors(rendered, _signed_by(path.name))
     return problems + rendering
+
+
+# The annual evaluation's models: the report is not signed, the letter by the ARS alone.
+EVALUATION_MODELS = ("rapport-evaluation", "notification-interessement")
+
+
+def _signed_by(name: str) -> tuple[str, ...]:
+    if name.lower().startswith("notification-interessement"):
+        ars = party("ARS")
+        return (ars.signature_anchor, ars.date_anchor)
+    return ANCHORS

@@ -57,7 +57,14 @@ from caqes_docs.documents.render import build_context, make_environment
 from caqes_docs.errors import CaqesError, InputError, TemplateError
 from caqes_docs.files import write_bytes
 from caqes_docs.inputs.campaign import Campaign, load_campaign
-from caqes_docs.inputs.results import Refusal, YearSettings, read_results
+from caqes_docs.inputs.contract_file import load_contract
+from caqes_docs.inputs.results import (
+    ModulationRow,
+    Refusal,
+    ResultRow,
+    YearSettings,
+    read_results,
+)
 from caqes_docs.issued import IssuedRecord, read_issued_record, write_issued_record
 from caqes_docs.parties import party
 from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
@@ -79,6 +86,7 @@ from caqes_docs.resources import shipped_dir
 from caqes_docs.workflows.incentives import (
     CheckedRows,
     EstablishmentAmounts,
+    InForce,
     YearAmounts,
     check_rows,
     check_weights,
@@ -307,6 +315,33 @@ def render_model(
     buffer = io.BytesIO()
     document.save(buffer)
     write_bytes(output, buffer.getvalue())
+
+
+def sample_context(template_name: str) -> dict[str, Any]:
+    """Sample variables of the report and letter models, for ``check-template``.
+
+    The bundled example with five sites and both volets, results for a national indicator
+    (a negative saving too), a theme with its result, one without, and a modulation.
+    """
+    campaign = load_campaign()
+    contract = load_contract(shipped_dir("examples") / "chu-fictif-bordeaux.yaml", campaign)
+    finess = contract.establishment.finess_ej
+    in_force = InForce(
+        contract.reference, 0, finess, contract.establishment.legal_name, 1, contract
+    )
+    site = contract.volet1.targeted_sites("NAT_1")[0] if contract.volet1 else ""
+    rows = [
+        ResultRow(2, finess, site, "NAT_1", "1 200", "1 000", "990", Decimal(100), Decimal(10)),
+        ResultRow(3, finess, site, "NAT_2", "", "", "", None, Decimal(-500)),
+        ResultRow(4, finess, "", "ATB", "40 %", "80 %", "78 %", Decimal(95), None),
+    ]
+    modulation = ModulationRow(2, finess, Decimal(90), "Exemple de motif", "modulation.csv")
+    settings = YearSettings(taux_national=Decimal("0.3"), enveloppe_regionale=Decimal(100000))
+    year = compute_year(2023, settings, {finess: in_force}, CheckedRows(rows, [modulation]))
+    context = report_context(year.establishments[0], year, 1, dt.date(2024, 3, 1))
+    context["graphique"] = ""  # the chart is a picture inserted at rendering
+    del template_name  # the two models share their variables
+    return context
 
 
 # --- issuing the documents ------------------------------------------------------------------------
