@@ -858,3 +858,13 @@ def test_a_sheet_reaching_the_far_corner_is_refused_and_the_process_survives(
     with pytest.raises(InputError, match="classeur refusé : sa lecture demanderait plus de"):
         read(path, campaign)
     assert read(write_csv(tmp_path / "c.csv", [row()]), campaign).accepted
+
+
+@pytest.mark.parametrize("column", ["qualite_representant", "representant", "adresse"])
+def test_a_date_in_a_text_column_is_not_printed_into_a_contract(
+    tmp_path: Path, campaign, column: str
+) -> None:
+    path = write_xlsx(tmp_path / "c.xlsx", [row(**{column: dt.datetime(2022, 7, 1)})])
+    problem = only_problem(read(path, campaign))
+    assert (problem.line, problem.column, problem.value) == (2, column, "01/07/2022")
+    assert problem.rule == "texte attendu dans cette colonne, pas une date"

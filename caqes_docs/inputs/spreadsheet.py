@@ -1,14 +1,15 @@
 """Reading spreadsheets as officers save them: CSV, XLSX, XLS and ODS sheets into typed rows.
 
 Generic: a :class:`Layout` names a sheet's columns and what each may hold; reading gives one
-:class:`SheetRow` per non-empty line, numbered as the spreadsheet numbers it (header = line 1
-when it is the first line), with its cells as text and the problems of its cells (a date, a
-number, a formula error where text is expected; a forbidden character). What the rows mean is
-the reader's business (the targeting file, the evaluation results).
+:class:`SheetRow` per non-empty line, numbered as the spreadsheet numbers it (header = line
+1), with its cells as text and the problems of its cells (a date, a number, a formula error
+where text is expected; a forbidden character). What the rows mean is the reader's business
+(the targeting file, the evaluation results).
 
-Workbooks are read with python-calamine. A workbook is a zip archive (XLSX, ODS): its parts
-are checked against a size bound before anything parses them, since a 1 MB archive can
-inflate to gigabytes.
+Workbooks are told apart by content, not by name, and treated as hostile: a zip archive
+(XLSX, ODS) is checked against a size bound before anything inflates it, then
+python-calamine reads it in a child process bounded in memory and time, since a few
+kilobytes can ask for gigabytes (see :func:`_sandboxed`).
 """
 
 from __future__ import annotations
