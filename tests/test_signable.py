@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from pyhanko.pdf_utils.generic import parse_pdf_date
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 from test_convert import (
     ANCHORS,
     pdfa_identification,
@@ -27,9 +27,9 @@ from test_convert import (
     write_contract_docx,
 )
 
-from caqes_docs.errors import SignatureFieldError, VerificationError
+from caqes_docs.errors import ConversionError, SignatureFieldError, VerificationError
 from caqes_docs.issued import load_issued_record, sidecar_path
-from caqes_docs.pdf.assemble import contract_metadata, parse_keywords
+from caqes_docs.pdf.assemble import Part, assemble, contract_metadata, parse_keywords
 from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
 from caqes_docs.pdf.signable import SignableJob, make_signable
 
@@ -209,6 +209,13 @@ def test_strict_reader_two_revisions_id_no_encryption_no_javascript(complete: Pa
     assert "/Names" not in reader.root or "/JavaScript" not in reader.root["/Names"]
 
 
+def test_qpdf_finds_no_error_or_warning(complete: Path) -> None:
+    checked = subprocess.run(["qpdf", "--check", str(complete)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "No syntax or stream encoding errors found" in checked.stdout
+    assert "WARNING" not in checked.stdout + checked.stderr
+
+
 def test_bookmarks_open_each_part(issued) -> None:
     out, _, _ = issued
     for name, titles in (
@@ -295,6 +302,19 @@ def test_fixed_height_and_overlapping_geometry(complete: Path) -> None:
         assert placement.contains(anchors[f"/d{party}/"])
     with pytest.raises(SignatureFieldError, match="« s1_ETAB » et « s2_CPAM » se chevauchent"):
         plan_fields(anchors, FieldGeometry(width_pt=300))
+
+
+def test_parts_that_are_not_pdfa_or_not_pdf_are_refused_by_name(complete: Path) -> None:
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.write(blank)
+    contract = Part.from_file(complete, "Contrat")
+    metadata = contract_metadata(REFERENCE, FINESS, TITLE)
+    with pytest.raises(ConversionError, match=r"^annexe\.pdf : pas de profil de sortie"):
+        assemble([contract, Part(blank.getvalue(), ANNEX_1, "annexe.pdf")], metadata)
+    with pytest.raises(ConversionError, match=r"^annexe\.pdf : PDF illisible"):
+        assemble([contract, Part(os.urandom(2000), ANNEX_1, "annexe.pdf")], metadata)
 
 
 def test_post_processing_cost_is_measured_per_step(issued) -> None:
