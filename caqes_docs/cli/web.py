@@ -8,6 +8,7 @@ else ``demo`` — the folder ``make demo`` writes).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,18 +67,22 @@ def serve_command(host: str, port: int, workers: int, dossier: Path, production:
     command = [
         sys.executable, "-m", "gunicorn", "caqes_docs.web.wsgi:application",
         "--bind", f"{host}:{port}", "--workers", str(workers), "--timeout", "300",
-        "--access-logfile", "-",
+        "--access-logfile", "-", "--no-control-socket",
     ]  # fmt: skip
+    server = subprocess.Popen(command, env=env)
+    # A service manager stops the portal with SIGTERM: pass it on to both children.
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
     try:
-        subprocess.run(command, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
+        server.wait()
+    except KeyboardInterrupt:  # Ctrl+C reached gunicorn too; let it finish its requests
+        server.wait()
     finally:
-        consumer.terminate()
-        try:
-            consumer.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            consumer.kill()
+        for child in (server, consumer):
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @click.group("web", context_settings=CONTEXT)

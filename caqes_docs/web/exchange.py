@@ -264,8 +264,8 @@ def _refusal_before_receive(
     extended = registry.document_extended_by(stored.read_bytes())
     if extended is None or extended.id != document.id:
         return (
-            f"ce fichier n'est pas le {document.label} {document.reference} de ce lien (il ne "
-            "prolonge pas le PDF émis) : déposez la copie téléchargée sur cette page, signée"
+            f"ce fichier ne prolonge pas le {document.label} {document.reference} émis pour ce "
+            "lien : c'est un autre document, ou une copie modifiée en dehors de la signature"
         )
     signed = [sig.party for sig in registry.signatures(document.id)]
     waiting = missing_parties(signed, signing_order(registry.contract(document.reference)))

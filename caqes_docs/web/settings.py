@@ -54,6 +54,8 @@ CAQES_ARS_PASSWORD_FILE = os.environ.get("CAQES_ARS_PASSWORD_FILE") or str(
 )
 # Campaign file for the portal's batch (default: the bundled campaign).
 CAQES_CAMPAIGN_FILE = os.environ.get("CAQES_CAMPAIGN_FILE") or None
+# FINESS extracts that complete and check the portal's batch (comma-separated paths).
+CAQES_FINESS_EXTRACT = _env_list("CAQES_FINESS_EXTRACT")
 CAQES_UPLOAD_MAX_BYTES = int(os.environ.get("CAQES_UPLOAD_MAX_MB", "50")) * 1024 * 1024
 CAQES_LINK_DAYS = int(os.environ.get("CAQES_LINK_DAYS", "90"))
 # Address printed in the links' CSV export (the portal's public address).

@@ -71,6 +71,7 @@ def _batch(job: Job) -> None:
         files_dir("ciblages") / job.input_name,
         Path(settings.CAQES_CONTRACTS_DIR),
         campaign_file=Path(settings.CAQES_CAMPAIGN_FILE) if settings.CAQES_CAMPAIGN_FILE else None,
+        finess_extract=[Path(path) for path in settings.CAQES_FINESS_EXTRACT],
         registry=Path(settings.CAQES_REGISTRY),
         on_progress=progress,
     )

@@ -22,6 +22,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from caqes_docs.errors import CaqesError
@@ -130,7 +131,7 @@ def contract(request: HttpRequest, reference: str) -> HttpResponse:
             documents.append(
                 {
                     "record": document,
-                    "signatures": registry.signatures(document.id),
+                    "signed_count": len(registry.signatures(document.id)),
                     "report": _report_or_error(registry, document),
                     "links": PartyLink.objects.filter(document_id=document.id).order_by(
                         "-created_at"
@@ -217,7 +218,7 @@ def create_links(request: HttpRequest) -> HttpResponse:
                 registry,
                 "lien créé",
                 f"lien d'accès {PARTY_NAMES[new.link.party]} créé par {_officer(request)}, "
-                f"valable jusqu'au {new.link.expires_at:%d/%m/%Y}",
+                f"valable jusqu'au {timezone.localtime(new.link.expires_at):%d/%m/%Y}",
                 document.contract_id,
                 document.id,
             )
@@ -226,7 +227,8 @@ def create_links(request: HttpRequest) -> HttpResponse:
         ["contact", "partie", "reference", "document", "lien", "expire_le"],
         [
             [new.link.contact, PARTY_NAMES[new.link.party], new.link.reference,
-             documents[new.link.document_id].label, new.url, f"{new.link.expires_at:%d/%m/%Y}"]
+             documents[new.link.document_id].label, new.url,
+             f"{timezone.localtime(new.link.expires_at):%d/%m/%Y}"]
             for new in made
         ],
     )  # fmt: skip
@@ -365,6 +367,7 @@ def party_page(request: HttpRequest, token: str) -> HttpResponse:
             "token": token,
             "document": document,
             "party_name": PARTY_NAMES[link.party],
+            "party_names": PARTY_NAMES,
             "signatures": signatures,
             "awaited": awaited,
             "awaited_name": PARTY_NAMES.get(awaited or "", ""),

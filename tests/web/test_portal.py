@@ -124,7 +124,7 @@ def test_contract_page_files_verification_and_history(portal: Portal) -> None:
     body = text(client.get(reverse("portail:contrat", args=[reference])))
     document = portal.documents[CHU]
     assert document.issued_sha256 in body
-    assert "Valide" in body and "intègre" in body and "conforme" in body
+    assert "Valide (1/3 signatures)" in body and "intègre" in body and "conforme" in body
     assert "dépôt accepté" in body and "signé par ETAB" in body
     issued = client.get(reverse("portail:document", args=[document.id, "emis"]))
     assert b"".join(issued.streaming_content) == portal.issued[CHU].pdf
@@ -232,7 +232,7 @@ def test_a_link_reaches_its_own_document_and_nothing_else(portal: Portal) -> Non
     # The other contract's signed copy, uploaded through this link, changes nothing.
     refused = upload(client, token, portal.issued[CLINIC].copies["ETAB"])
     assert refused.status_code == 422
-    assert "n'est pas le contrat" in text(refused)
+    assert "ne prolonge pas le contrat" in result(refused)
     assert signed_parties(portal, CLINIC) == []
 
 
@@ -334,7 +334,7 @@ def _flip(data: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
-        ("tampered", "pas le contrat"),
+        ("tampered", "copie modifiée"),
         ("foreign", "non reconnu par les autorités"),
         ("not_pdf", "n'est pas un PDF"),
         ("renamed_exe", "n'est pas un PDF"),

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -25,4 +26,6 @@ def moment(value: Any) -> str:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
     return value.strftime("%d/%m/%Y %H:%M")
