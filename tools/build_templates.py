@@ -685,6 +685,7 @@ VOLET2_ARTICLES: list[Article] = [
 
 EFFECTIVE_DATE = "Date d’effet du contrat : {{ date_effet|date_fr }}"
 CONTRACT_FOOTER = "Contrat {{ reference }}"
+CONTRACT_PAGES = ("Page ", " / ")  # the words around the page number and the page count
 # One PDF holds the contract and its annexes, each numbering its own pages: an annex's
 # footer names it, so that « page 1 » after the contract's last page reads right.
 ANNEX_FOOTER = "Contrat {{ reference }} — plan d’actions du volet {number}"
@@ -899,7 +900,7 @@ def _new_document(
     *,
     landscape: bool,
     footer: str = CONTRACT_FOOTER,
-    pages: tuple[str, str] = ("Page ", " / "),
+    pages: tuple[str, str] = CONTRACT_PAGES,
 ) -> DocxDocument:
     doc = Document()
     _drop_thumbnail(doc)
@@ -1012,7 +1013,7 @@ def _add_styles(doc: DocxDocument) -> None:
 
 
 def _set_page(
-    doc: DocxDocument, *, landscape: bool, footer: str, pages: tuple[str, str] = ("Page ", " / ")
+    doc: DocxDocument, *, landscape: bool, footer: str, pages: tuple[str, str] = CONTRACT_PAGES
 ) -> None:
     section = doc.sections[0]
     section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
@@ -1027,7 +1028,7 @@ def _set_page(
 
 
 def _footer(
-    doc: DocxDocument, text: str, *, text_width: int, pages: tuple[str, str] = ("Page ", " / ")
+    doc: DocxDocument, text: str, *, text_width: int, pages: tuple[str, str] = CONTRACT_PAGES
 ) -> None:
     """``text`` (« Contrat <référence> ») on the left, « Page X / Y » on the right, as fields.
 
