@@ -725,3 +725,55 @@ def test_check_template_knows_the_evaluation_models(tmp_path: Path) -> None:
     without_anchor = _edited_letter(tmp_path / "b", b"/s3_ARS/", b"")
     problems = [str(problem) for problem in check_template(without_anchor)]
     assert problems == ["bloc de signature : ancre « /s3_ARS/ » absente"]
+
+
+def test_cli_exit_status_says_refused_rows_and_unreadable_files(run: Run) -> None:
+    from click.testing import CliRunner
+
+    from caqes_docs.cli import main
+
+    def caqes(results: Path) -> tuple[int, str]:
+        arguments = [
+            "evaluate", str(results), "--annee", "2023", "--campaign", str(run.campaign_file),
+            "--out", str(run.out), "--modulation", str(run.modulation),
+            "--registry", str(run.registry),
+        ]  # fmt: skip
+        outcome = CliRunner().invoke(main, arguments)
+        return outcome.exit_code, outcome.output
+
+    status, output = caqes(run.results)
+    assert status == 0, output
+    assert "580,01" in output and "à jour" in output
+    status, output = caqes(_results(run.directory, RESULTS + "330990011;;GEN;;;;101;\n", "r.csv"))
+    assert status == 1, output
+    assert "Refusé : r.csv : resultats, ligne 13, colonne atteinte" in output
+    rejects = (run.out / "rejets-evaluation-2023.csv").read_text(encoding="utf-8-sig")
+    assert "établissement non notifié à cause de ses autres lignes (ligne 13)" in rejects
+    status, output = caqes(_results(run.directory, "finess;total\n1;2\n", "illisible.csv"))
+    assert status == 2, output
+    assert "Erreur : " in output and "colonne" in output
+
+
+def test_the_same_results_in_a_workbook_change_nothing(run: Run) -> None:
+    """Numbers typed as numbers (3939) or as text (3939,00) are the same evaluation."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "resultats"
+    for line in RESULTS.splitlines():
+        cells: list[object] = line.split(";")
+        if cells[0] != "finess_ej":
+            cells[3:] = [_as_number(cell) for cell in cells[3:]]
+        sheet.append(cells)
+    workbook = run.directory / "resultats.xlsx"
+    book.save(workbook)
+    report = run.evaluate(workbook)
+    assert {o.status for o in report.outcomes} == {UP_TO_DATE}
+
+
+def _as_number(text: str) -> object:
+    try:
+        return float(text.replace(",", ".")) if text else None
+    except ValueError:
+        return text

@@ -165,7 +165,7 @@ def evaluation_data(est: EstablishmentAmounts, year: YearAmounts) -> dict[str, A
         "representant": [est_identity.representative.name, est_identity.representative.title],
         "ars": [contract.ars.name, contract.ars.address, contract.ars.representative.name],
         "cpam": [contract.cpam.name, contract.cpam.address],
-        "taux_national": f"{year.settings.national_rate}",
+        "taux_national": _number(year.settings.national_rate),
         "enveloppe_regionale": plain(year.settings.regional_envelope),
         "nationaux": [
             {
@@ -186,7 +186,7 @@ def evaluation_data(est: EstablishmentAmounts, year: YearAmounts) -> dict[str, A
                 "code": share.theme.code,
                 "libelle": share.theme.label,
                 "type": share.theme.kind,
-                "ponderation": f"{share.theme.weight}",
+                "ponderation": _number(share.theme.weight),
                 "enveloppe": plain(share.theme.envelope),
                 "concernes": share.theme.concerned,
                 "valeur_initiale": share.row.baseline if share.row else "",
@@ -198,7 +198,7 @@ def evaluation_data(est: EstablishmentAmounts, year: YearAmounts) -> dict[str, A
             }
             for share in est.shares
         ],
-        "modulation": {"taux": f"{est.modulation}", "motif": est.motive},
+        "modulation": {"taux": _number(est.modulation), "motif": est.motive},
         "national_brut": plain(est.national_gross),
         "regional_brut": plain(est.regional_gross),
         "national": plain(est.national),
@@ -208,7 +208,8 @@ def evaluation_data(est: EstablishmentAmounts, year: YearAmounts) -> dict[str, A
 
 
 def _number(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value}"
+    """A number written one way whatever the file wrote: ``3939,00`` and ``3939`` are 3939."""
+    return None if value is None else f"{value.normalize():f}"
 
 
 def digest(data: dict[str, Any]) -> str:
@@ -760,14 +761,14 @@ def _json_data(report: EvaluationReport, checked: CheckedRows) -> dict[str, Any]
     return {
         "annee": report.year,
         "campagne": report.campaign,
-        "taux_national": f"{year.settings.national_rate}",
+        "taux_national": _number(year.settings.national_rate),
         "enveloppe_regionale": plain(year.settings.regional_envelope),
         "themes": [
             {
                 "code": theme.code,
                 "libelle": theme.label,
                 "type": theme.kind,
-                "ponderation": f"{theme.weight}",
+                "ponderation": _number(theme.weight),
                 "enveloppe": plain(theme.envelope),
                 "concernes": theme.concerned,
             }
