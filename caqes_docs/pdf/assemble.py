@@ -52,14 +52,16 @@ from pyhanko.pdf_utils.metadata.model import XMP_MODDATE
 from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import SigFieldSpec, append_signature_field
 
-from caqes_docs.errors import ConversionError
-from caqes_docs.pdf.fields import FieldPlacement, add_signature_fields
+from caqes_docs.errors import ConversionError, SignatureFieldError
+from caqes_docs.pdf.fields import FieldPlacement
 
 __all__ = [
     "CREATOR_TOOL",
     "DocumentMetadata",
     "Part",
+    "add_signature_fields",
     "assemble",
     "contract_metadata",
     "parse_keywords",
@@ -195,6 +197,35 @@ def _build_revision(
     root["/PageMode"] = pdf_name("/UseOutlines")
     _set_metadata(writer, metadata, moment)
     writer.update_root()
+
+
+def add_signature_fields(
+    writer: IncrementalPdfFileWriter, placements: Sequence[FieldPlacement]
+) -> None:
+    """Add the empty signature fields to the revision ``writer`` is preparing.
+
+    Each field is also its widget (printed, locked) with an empty appearance, as PDF/A wants
+    of an annotation (pyHanko's ``append_signature_field``); a form the document already has
+    keeps its fields.
+    """
+    pages = int(writer.root["/Pages"]["/Count"])
+    for placement in placements:
+        if not 0 <= placement.page < pages:
+            raise SignatureFieldError(
+                f"champ « {placement.name} » : la page {placement.page + 1} n'existe pas"
+            )
+        spec = SigFieldSpec(
+            placement.name,
+            on_page=placement.page,
+            box=placement.box,
+            readable_field_name=placement.label,
+        )
+        try:
+            append_signature_field(writer, spec)
+        except (PdfError, ValueError, KeyError) as exc:
+            raise SignatureFieldError(
+                f"champ « {placement.name} » impossible à créer ({exc})"
+            ) from exc
 
 
 def _pages(node: generic.DictionaryObject) -> Iterator[generic.DictionaryObject]:

@@ -12,8 +12,9 @@ than pdfplumber: on the rendered contracts' signature pages (1,400 to 2,700 char
 pdfplumber took 50 to 100 ms per page, PDFium 3 ms, and the whole post-processing budget is
 well under 60 ms per contract. PDFium is not thread-safe: calls are serialised by a lock.
 
-All three fields are created in ONE revision (pyHanko's ``append_signature_field``), before
-any signature: a field added after a certification signature invalidates it.
+The fields themselves are created by :mod:`caqes_docs.pdf.assemble`, all three in ONE revision,
+before any signature: a field added after a certification signature invalidates it. This
+module imports no pyHanko, so that reading a campaign (its field geometry) stays light.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import pypdfium2 as pdfium
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.sign.fields import SigFieldSpec, append_signature_field
+from typing import TYPE_CHECKING
 
 from caqes_docs.errors import InputError, SignatureFieldError
 from caqes_docs.parties import PARTIES, Party
+
+if TYPE_CHECKING:
+    import pypdfium2 as pdfium
 
 _PDFIUM_LOCK = threading.Lock()
 
@@ -37,7 +37,6 @@ __all__ = [
     "AnchorBox",
     "FieldGeometry",
     "FieldPlacement",
-    "add_signature_fields",
     "find_anchors",
     "plan_fields",
 ]
@@ -114,6 +113,8 @@ def find_anchors(
     Reading stops at the first page after which every anchor has been seen. Raises
     :class:`SignatureFieldError` for an anchor that is missing or found twice.
     """
+    import pypdfium2 as pdfium  # here: the campaign imports this module for FieldGeometry
+
     found: dict[str, list[AnchorBox]] = {anchor: [] for anchor in anchors}
     with _PDFIUM_LOCK:
         try:
@@ -222,32 +223,3 @@ def _placement(
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def add_signature_fields(
-    writer: IncrementalPdfFileWriter, placements: Sequence[FieldPlacement]
-) -> None:
-    """Add the empty signature fields to the revision ``writer`` is preparing.
-
-    Each field is also its widget (printed, locked) with an empty appearance, as PDF/A wants
-    of an annotation (pyHanko's ``append_signature_field``); a form the document already has
-    keeps its fields.
-    """
-    pages = int(writer.root["/Pages"]["/Count"])
-    for placement in placements:
-        if not 0 <= placement.page < pages:
-            raise SignatureFieldError(
-                f"champ « {placement.name} » : la page {placement.page + 1} n'existe pas"
-            )
-        spec = SigFieldSpec(
-            placement.name,
-            on_page=placement.page,
-            box=placement.box,
-            readable_field_name=placement.label,
-        )
-        try:
-            append_signature_field(writer, spec)
-        except (PdfError, ValueError, KeyError) as exc:
-            raise SignatureFieldError(
-                f"champ « {placement.name} » impossible à créer ({exc})"
-            ) from exc
