@@ -868,3 +868,17 @@ def test_a_date_in_a_text_column_is_not_printed_into_a_contract(
     problem = only_problem(read(path, campaign))
     assert (problem.line, problem.column, problem.value) == (2, column, "01/07/2022")
     assert problem.rule == "texte attendu dans cette colonne, pas une date"
+
+
+def test_sheets_are_found_whatever_the_case_of_their_names(tmp_path: Path, campaign) -> None:
+    from openpyxl import load_workbook
+
+    path = write_xlsx(tmp_path / "c.xlsx", [row()], [plan_row()])
+    book = load_workbook(path)
+    targeting, plan = book["ciblage"], book["plan_actions"]
+    targeting.title = "x"  # openpyxl appends « 1 » to a title equal to another but for case
+    targeting.title, plan.title = "CIBLAGE", "Plan actions"
+    book.move_sheet(targeting, offset=1)  # neither first nor named exactly: still found
+    book.save(path)
+    [accepted] = read(path, campaign).accepted
+    assert accepted.plan_lines == (2,)

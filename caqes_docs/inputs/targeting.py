@@ -40,6 +40,7 @@ from caqes_docs.inputs.spreadsheet import (
     Layout,
     SheetRow,
     Spreadsheet,
+    fold,
 )
 from caqes_docs.inputs.validation import InvalidData, problems_from, validate
 
@@ -198,11 +199,16 @@ def targeting_layout(*, with_extract: bool = False) -> Layout:
     return Layout(TARGETING_SHEET, columns, required, named_in_messages=False)
 
 
+def _sheet_named(names: list[str], wanted: str) -> str | None:
+    """The sheet called ``wanted``, whatever the case, accents and spaces (« Plan actions »)."""
+    return next((name for name in names if fold(name) == wanted), None)
+
+
 def _targeting_sheets(names: list[str]) -> list[str]:
     """The sheet « ciblage », else the first other than « plan_actions »; then « plan_actions »."""
-    others = (name for name in names if name != PLAN_SHEET)
-    main = TARGETING_SHEET if TARGETING_SHEET in names else next(others, None)
-    return [name for name in (main, PLAN_SHEET) if name is not None and name in names]
+    plan = _sheet_named(names, PLAN_SHEET)
+    main = _sheet_named(names, TARGETING_SHEET) or next((n for n in names if n != plan), None)
+    return [name for name in (main, plan) if name is not None]
 
 
 class TargetingRows(NamedTuple):
@@ -224,10 +230,11 @@ def read_targeting_rows(path: Path, *, with_extract: bool = False) -> TargetingR
     layout = targeting_layout(with_extract=with_extract)
     if book.is_csv:
         return TargetingRows(book.rows(layout), None, book.format)
+    plan_sheet = _sheet_named(book.sheet_names, PLAN_SHEET)
     chosen = _targeting_sheets(book.sheet_names)
-    if not chosen or chosen[0] == PLAN_SHEET:
+    if not chosen or chosen[0] == plan_sheet:
         raise InputError(f"le classeur n'a pas de feuille « {TARGETING_SHEET} »", file=path)
-    plan = book.rows(PLAN_LAYOUT, PLAN_SHEET, optional=True) if PLAN_SHEET in chosen else None
+    plan = book.rows(PLAN_LAYOUT, plan_sheet, optional=True) if plan_sheet else None
     return TargetingRows(book.rows(layout, chosen[0]), plan, book.format)
 
 
@@ -240,7 +247,8 @@ def iter_plan_rows(path: Path) -> Iterator[SheetRow]:
     """Action-plan rows: a CSV file, or a workbook's sheet ``plan_actions`` (else its first)."""
 
     def plan_sheet(names: list[str]) -> list[str]:
-        return [PLAN_SHEET] if PLAN_SHEET in names else names[:1]
+        named = _sheet_named(names, PLAN_SHEET)
+        return [named] if named else names[:1]
 
     book = Spreadsheet(path, plan_sheet)
     chosen = plan_sheet(book.sheet_names)
