@@ -116,8 +116,16 @@ def run_bare_batch(files: list[Path], scratch: Path, workers: int) -> float:
     for index, run in enumerate(split(files, workers)):
         out = scratch / f"batch-{index}"
         command = soffice_command(scratch / f"batch-profile-{index}", out, run)
+        # Each in its own session, as the pool starts them: with Linux's autogroup scheduling
+        # a session shares the CPU as one group, so on a loaded machine soffice processes
+        # left in this script's session got a smaller share than the pool's and looked slower.
         processes.append(
-            subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
     for process in processes:
         process.wait()
