@@ -264,3 +264,15 @@ def test_models_refuse_forbidden_characters_whatever_their_source() -> None:
 
     with pytest.raises(InvalidData, match=r"nom : caractère interdit U\+202D"):
         validate(Site, {"finess": "330781196", "nom": "Site \u202dA"})
+
+
+def test_a_refused_value_is_shown_without_its_forbidden_characters() -> None:
+    from caqes_docs.inputs.models import Establishment
+    from caqes_docs.inputs.validation import validate
+
+    data = {"raison_sociale": "CH \u202eA", "adresse": "1 rue - 33000 Bordeaux"}
+    data |= {"finess_ej": "330781196", "representant": {"nom": "M. X"}}
+    data["sites"] = [{"finess": "330781196", "nom": "Site"}]
+    with pytest.raises(InvalidData) as caught:
+        validate(Establishment, data)
+    assert str(caught.value).endswith("(valeur « CH <U+202E>A »)")

@@ -113,7 +113,7 @@ def problems_from(exc: ValidationError, file: str | Path | None) -> list[InputEr
         place = format_location(tuple(p for p in error["loc"] if p != "function-after"))
         shown = error.get("input")
         scalar = isinstance(shown, str | int | float) and error["type"] != "missing"
-        value = shown if scalar else None
+        value = (visible(shown) if isinstance(shown, str) else shown) if scalar else None
         problems.append(InputError(translate(error), file=file, place=place or None, value=value))
     return problems
 
