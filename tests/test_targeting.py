@@ -607,21 +607,23 @@ def test_write_rejects_lists_every_line_of_refused_establishments(tmp_path: Path
     out = tmp_path / "sortie" / "rejets.csv"
     assert write_rejects(out, result.refused) == 5
     raw = out.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfligne;finess_ej;finess_et;colonne;valeur;erreur\r\n")
+    header = "\ufeffligne;finess_ej;raison_sociale;finess_et;colonne;valeur;erreur\r\n"
+    assert raw.startswith(header.encode("utf-8"))
     with open(out, encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.reader(handle, delimiter=";"))
     because = (
         "établissement refusé en entier à cause de ses autres lignes "
         "(ligne 3 et ligne 3 du plan d'actions)"
     )
+    name = "Centre hospitalier fictif d'Arès"
     assert lines[1:] == [
-        ["2", EJ, ET1, "", "", because],
-        ["3", EJ, ET2, "NAT_3", "bof", lines[2][5]],
-        ["5", EJ, ET3, "", "", because],
-        ["2", EJ, ET1, "plan_actions", "", because],
-        ["3", EJ, ET1, "plan_actions.indicateur", "NAT_9", lines[5][5]],
+        ["2", EJ, name, ET1, "", "", because],
+        ["3", EJ, name, ET2, "NAT_3", "bof", lines[2][6]],
+        ["5", EJ, name, ET3, "", "", because],
+        ["2", EJ, name, ET1, "plan_actions", "", because],
+        ["3", EJ, name, ET1, "plan_actions.indicateur", "NAT_9", lines[5][6]],
     ]
-    assert "X, 1 ou OUI" in lines[2][5] and "indicateur inconnu" in lines[5][5]
+    assert "X, 1 ou OUI" in lines[2][6] and "indicateur inconnu" in lines[5][6]
     assert [p.name for p in out.parent.iterdir()] == ["rejets.csv"]
 
 
@@ -882,3 +884,16 @@ def test_sheets_are_found_whatever_the_case_of_their_names(tmp_path: Path, campa
     book.save(path)
     [accepted] = read(path, campaign).accepted
     assert accepted.plan_lines == (2,)
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.xlsx"])
+def test_a_file_beyond_the_size_bound_is_refused_before_reading(
+    tmp_path: Path, campaign, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from caqes_docs.inputs import spreadsheet
+
+    path = write_csv(tmp_path / name, [row()] * 30) if name.endswith("csv") else None
+    path = path or write_xlsx(tmp_path / name, [row()] * 30)
+    monkeypatch.setattr(spreadsheet, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(InputError, match=r"(fichier|classeur) refusé : plus de \d+ Mo"):
+        read(path, campaign)

@@ -598,11 +598,13 @@ def read_workbook(path: Path, choose: Chooser) -> Workbook | None:
     """
     with reading(path), open(path, "rb") as handle:
         magic = handle.read(4)
-        if magic not in (_ZIP_MAGIC, _CFB_MAGIC):
-            return None
         data = magic + handle.read(MAX_FILE_BYTES)
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"classeur refusé : plus de {MAX_FILE_BYTES // MB} Mo", file=path)
+        # Every row is kept until its establishment is judged: a bound for CSV files too.
+        what = "classeur" if magic in (_ZIP_MAGIC, _CFB_MAGIC) else "fichier"
+        raise InputError(f"{what} refusé : plus de {MAX_FILE_BYTES // MB} Mo", file=path)
+    if magic not in (_ZIP_MAGIC, _CFB_MAGIC):
+        return None
     if magic == _ZIP_MAGIC:
         check_archive(data, path)
     return Workbook(_format(data), *_sandboxed(path, data, choose))
