@@ -471,10 +471,13 @@ def _formula_errors(data: bytes, sheet: str) -> dict[tuple[int, int], str]:
         return {}  # XLS: python-calamine gives formula errors as empty cells
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = set(archive.namelist())
-        if "xl/workbook.xml" in names:
-            return _xlsx_errors(archive, sheet)
-        if "content.xml" in names:
-            return _ods_errors(archive, sheet)
+        try:
+            if "xl/workbook.xml" in names:
+                return _xlsx_errors(archive, sheet)
+            if "content.xml" in names:
+                return _ods_errors(archive, sheet)
+        except (KeyError, ValueError, ElementTree.ParseError):
+            pass  # laid out otherwise than Excel and LibreOffice do: python-calamine decides
     return {}
 
 
