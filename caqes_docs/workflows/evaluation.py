@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import glob
 import hashlib
 import io
 import json
@@ -33,10 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-from docx.shared import Mm
-from docxtpl import DocxTemplate, InlineImage
+from typing import TYPE_CHECKING, Any
 
 from caqes_docs.documents.amounts import (
     decimal_fr,
@@ -46,15 +44,8 @@ from caqes_docs.documents.amounts import (
     rate,
     spreadsheet,
 )
-from caqes_docs.documents.archive import read_package, refuse_external_links
-from caqes_docs.documents.charts import (
-    EstablishmentAmount,
-    ThemePoint,
-    achievement_chart,
-    summary_pdf,
-)
-from caqes_docs.documents.render import build_context, make_environment
-from caqes_docs.errors import CaqesError, InputError, TemplateError
+from caqes_docs.documents.render import build_context
+from caqes_docs.errors import InputError
 from caqes_docs.files import write_bytes
 from caqes_docs.inputs.campaign import Campaign, load_campaign
 from caqes_docs.inputs.contract_file import load_contract
@@ -65,11 +56,7 @@ from caqes_docs.inputs.results import (
     YearSettings,
     read_results,
 )
-from caqes_docs.issued import IssuedRecord, read_issued_record, write_issued_record
-from caqes_docs.parties import party
-from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
-from caqes_docs.pdf.convert import ConversionTask, SofficePool
-from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
+from caqes_docs.issued import read_issued_record
 from caqes_docs.registry.evaluations import (
     EvaluationRecord,
     EvaluationStatus,
@@ -80,7 +67,6 @@ from caqes_docs.registry.evaluations import (
     mark_signed,
     record_evaluation,
 )
-from caqes_docs.registry.lifecycle import signed_copy_path
 from caqes_docs.registry.store import Registry
 from caqes_docs.resources import shipped_dir
 from caqes_docs.workflows.incentives import (
@@ -95,9 +81,8 @@ from caqes_docs.workflows.incentives import (
     theme_labels,
 )
 
-REPORT_TEMPLATE = "rapport-evaluation.docx"
-LETTER_TEMPLATE = "notification-interessement.docx"
-CHART_WIDTH = Mm(160)
+if TYPE_CHECKING:
+    from caqes_docs.pdf.fields import FieldGeometry
 
 # Outcomes of one establishment in a run.
 ISSUED = "émis"
@@ -286,38 +271,6 @@ def report_context(
     }
 
 
-def _chart(est: EstablishmentAmounts) -> bytes:
-    points = [
-        ThemePoint(s.theme.code, s.theme.label, s.row.achievement if s.row else None)
-        for s in est.shares
-    ]
-    return achievement_chart(points, "Niveau d’atteinte par thème régional")
-
-
-def render_model(
-    template: Path, context: dict[str, Any], output: Path, images: dict[str, bytes] | None = None
-) -> None:
-    """Render ``template`` with the renderer's environment, adding ``images`` as pictures.
-
-    The project's compiled renderer writes the model's parts back unchanged, so it cannot
-    add the image parts a chart needs: these models go through docxtpl itself, after the
-    same checks on the model (bounded archive, no external link).
-    """
-    package = read_package(template)
-    refuse_external_links(package.parts, template.name)
-    document = DocxTemplate(io.BytesIO(package.data))
-    full = dict(context)
-    for name, png in (images or {}).items():
-        full[name] = InlineImage(document, io.BytesIO(png), width=CHART_WIDTH)
-    try:
-        document.render(full, make_environment(), autoescape=True)
-    except Exception as exc:  # jinja2 and docxtpl raise many kinds on a broken model
-        raise TemplateError(f"{template.name} : rendu impossible ({exc})") from None
-    buffer = io.BytesIO()
-    document.save(buffer)
-    write_bytes(output, buffer.getvalue())
-
-
 def sample_context(template_name: str) -> dict[str, Any]:
     """Sample variables of the report and letter models, for ``check-template``.
 
@@ -350,100 +303,20 @@ def sample_context(template_name: str) -> dict[str, Any]:
 
 @dataclass
 class _Job:
-    """The two documents of one establishment to issue."""
+    """One establishment's evaluation to record, once its documents are issued."""
 
     est: EstablishmentAmounts
     data: dict[str, Any]
     digest: str
     number: int
+    reissue: bool
+    context: dict[str, Any]
     report: Path
     letter: Path
-    report_docx: Path
-    letter_docx: Path
-    reissue: bool
-    error: str | None = None
-    pdfs: dict[Path, Path] = field(default_factory=dict)  # DOCX → converted PDF
 
 
-def _metadata(kind: str, est: EstablishmentAmounts, year: int) -> DocumentMetadata:
-    title = f"{kind} {year} — {est.contract.contract.establishment.legal_name}"
-    return DocumentMetadata(
-        title=title,
-        subject=f"Intéressement {year} — contrat CAQES {est.contract.reference}",
-        keywords=(
-            f"CAQES; reference={est.contract.reference}; finess_ej={est.finess_ej}; "
-            f"interessement={year}"
-        ),
-    )
-
-
-def _finish_report(job: _Job, year: int, moment: dt.datetime) -> None:
-    part = Part.from_file(job.pdfs[job.report_docx], "Rapport d’évaluation", job.report.name)
-    pdf = assemble([part], _metadata("Rapport d’évaluation", job.est, year), now=moment)
-    write_bytes(job.report, pdf)
-
-
-def _finish_letter(
-    job: _Job, year: int, geometry: FieldGeometry, moment: dt.datetime
-) -> IssuedRecord:
-    """The letter with its one field, ``s3_ARS``, and its issued record beside it."""
-    ars = party("ARS")
-    part = Part.from_file(job.pdfs[job.letter_docx], "Notification", job.letter.name)
-    anchors = find_anchors(part.pdf, [ars.signature_anchor, ars.date_anchor], source=part.name)
-    placements = plan_fields(anchors, geometry, [ars], source=part.name)
-    pdf = assemble(
-        [part], _metadata("Notification de l’intéressement", job.est, year), placements, now=moment
-    )
-    record = IssuedRecord(
-        sha256=hashlib.sha256(pdf).hexdigest(),
-        size=len(pdf),
-        source=job.letter.name,
-        reference=job.est.contract.reference,
-        finess_ej=job.est.finess_ej,
-        file_name=job.letter.name,
-        issued_at=moment.isoformat(),
-    )
-    write_bytes(job.letter, pdf)
-    try:
-        write_issued_record(job.letter, record)
-    except BaseException:
-        job.letter.unlink(missing_ok=True)
-        raise
-    return record
-
-
-def _render_jobs(jobs: Sequence[_Job], year: YearAmounts, templates: Path, today: dt.date) -> None:
-    for job in jobs:
-        context = report_context(job.est, year, job.number, today)
-        try:
-            images = {"graphique": _chart(job.est)} if job.est.shares else {}
-            if not images:
-                context["graphique"] = ""
-            render_model(templates / REPORT_TEMPLATE, context, job.report_docx, images)
-            render_model(templates / LETTER_TEMPLATE, context, job.letter_docx)
-        except CaqesError as exc:
-            job.error = str(exc)
-
-
-def _convert(jobs: Sequence[_Job], work: Path, workers: int | None) -> None:
-    tasks = {
-        id(task): (job, task)
-        for job in jobs
-        if job.error is None
-        for task in (
-            ConversionTask(job.report_docx, work / f"{job.report_docx.stem}.pdf", durable=False),
-            ConversionTask(job.letter_docx, work / f"{job.letter_docx.stem}.pdf", durable=False),
-        )
-    }
-    if not tasks:
-        return
-    with SofficePool(workers) as pool:
-        for result in pool.convert([task for _, task in tasks.values()]):
-            job, task = tasks[id(result.task)]
-            if result.ok:
-                job.pdfs[task.source] = task.target
-            elif job.error is None:
-                job.error = result.message()
+def _chart_points(est: EstablishmentAmounts) -> list[tuple[str, str, Decimal | None]]:
+    return [(s.theme.code, s.theme.label, s.row.achievement if s.row else None) for s in est.shares]
 
 
 # --- what to do per establishment -----------------------------------------------------------------
@@ -452,11 +325,14 @@ def _convert(jobs: Sequence[_Job], work: Path, workers: int | None) -> None:
 def letter_state(path: Path, issued_sha256: str | None, issued_size: int | None) -> str | None:
     """``None`` when the letter at ``path`` can be replaced; else why not (French).
 
-    Replaceable: absent, or exactly the bytes issued. A longer file starting with them was
-    signed; any other content was changed by someone: neither is ever replaced.
+    Replaceable: absent, or exactly the bytes issued, with no signed copy beside it. A longer
+    file starting with them was signed in place; any other content was changed by someone;
+    a signed copy beside it (``X.signe.pdf`` kept by ``receive``, ``X.signe-ars.pdf`` written
+    by ``sign``) means it was signed: none of these is ever replaced.
     """
-    if signed_copy_path(path).exists():
-        return f"copie signée {signed_copy_path(path).name} présente"
+    copies = sorted(path.parent.glob(f"{glob.escape(path.stem)}.signe*{path.suffix}"))
+    if copies:
+        return f"notification signée (copie signée {copies[0].name})"
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -496,7 +372,7 @@ def _plan(
     est: EstablishmentAmounts,
     year: YearAmounts,
     out_dir: Path,
-    work: Path,
+    today: dt.date,
     outcomes: list[Outcome],
 ) -> _Job | None:
     """The job issuing this establishment's documents, or None (recorded in ``outcomes``)."""
@@ -505,7 +381,7 @@ def _plan(
     name = est.contract.legal_name
     live = live_evaluation(registry, est.contract.contract_id, year.year)
     locked = _signed_live(live) if live is not None else None
-    if live is not None and locked == "notification signée":
+    if live is not None and locked and locked.startswith("notification signée"):
         mark_signed(registry, live)
     if live is not None and live.digest == key and (locked or _documents_present(live)):
         outcomes.append(Outcome(est.finess_ej, name, UP_TO_DATE, f"version n°{live.number}"))
@@ -531,70 +407,61 @@ def _plan(
             return None
     same = live is not None and live.digest == key
     number = live.number if same and live is not None else (live.number + 1 if live else 1)
-    stem = file_stem("rapport-evaluation", year.year, est.finess_ej)
-    return _Job(
-        est=est,
-        data=data,
-        digest=key,
-        number=number,
-        report=out_dir / f"{stem}.pdf",
-        letter=letter,
-        report_docx=work / f"{stem}.docx",
-        letter_docx=work / f"{letter.stem}.docx",
-        reissue=same,
-    )
+    context = report_context(est, year, number, today)
+    report = out_dir / f"{file_stem('rapport-evaluation', year.year, est.finess_ej)}.pdf"
+    return _Job(est, data, key, number, same, context, report, letter)
 
 
 def _issue(
     registry: Registry,
+    year: int,
     jobs: Sequence[_Job],
-    year: YearAmounts,
+    templates: Path,
     geometry: FieldGeometry,
+    workers: int | None,
     outcomes: list[Outcome],
 ) -> None:
-    moment = dt.datetime.now().astimezone().replace(microsecond=0)
-    for job in jobs:
-        name = job.est.contract.legal_name
-        if job.error is not None:
-            outcomes.append(Outcome(job.est.finess_ej, name, FAILED, job.error))
+    """Issue the documents, then record each evaluation whose documents were issued.
+
+    The documents' modules (LibreOffice, pyHanko, matplotlib) are loaded only when there is
+    something to issue: a run that finds everything up to date stays quick.
+    """
+    from caqes_docs.documents.evaluation import EvaluationDocuments, issue_documents
+
+    with tempfile.TemporaryDirectory(prefix="caqes-evaluation-") as work:
+        batch = [
+            EvaluationDocuments(
+                context=job.context,
+                chart=_chart_points(job.est),
+                report=job.report,
+                letter=job.letter,
+                work=Path(work),
+                reference=job.est.contract.reference,
+                finess_ej=job.est.finess_ej,
+                name=job.est.contract.legal_name,
+                year=year,
+            )
+            for job in jobs
+        ]
+        issue_documents(batch, templates, geometry, workers)
+    for job, docs in zip(jobs, batch, strict=True):
+        est = job.est
+        if docs.error is not None or docs.letter_record is None:
+            outcomes.append(Outcome(est.finess_ej, docs.name, FAILED, docs.error or ""))
             continue
+        new = NewEvaluation(
+            est.contract.contract_id, docs.year, job.digest, job.data, est.national,
+            est.regional, est.total, docs.report, docs.letter, docs.letter_record,
+        )  # fmt: skip
         try:
-            _finish_report(job, year.year, moment)
-            record = _finish_letter(job, year.year, geometry, moment)
-            saved = record_evaluation(
-                registry,
-                NewEvaluation(
-                    job.est.contract.contract_id,
-                    year.year,
-                    job.digest,
-                    job.data,
-                    job.est.national,
-                    job.est.regional,
-                    job.est.total,
-                    job.report,
-                    job.letter,
-                    record,
-                ),
-            )
+            saved = record_evaluation(registry, new)
         except SignedLetterError as exc:
-            outcomes.append(
-                Outcome(
-                    job.est.finess_ej, name, BLOCKED, f"notification n°{exc.live.number} signée"
-                )
-            )
-            continue
-        except (CaqesError, OSError) as exc:
-            outcomes.append(Outcome(job.est.finess_ej, name, FAILED, str(exc)))
+            message = f"notification n°{exc.live.number} signée entre-temps"
+            outcomes.append(Outcome(est.finess_ej, docs.name, BLOCKED, message))
             continue
         status = REISSUED if job.reissue else ISSUED
-        outcomes.append(
-            Outcome(
-                job.est.finess_ej,
-                name,
-                status,
-                f"version n°{saved.number} : {euros(saved.total)} ({job.letter.name})",
-            )
-        )
+        message = f"version n°{saved.number} : {euros(saved.total)} ({docs.letter.name})"
+        outcomes.append(Outcome(est.finess_ej, docs.name, status, message))
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -641,15 +508,15 @@ def evaluate(
         amounts = compute_year(year, settings, contracts.in_force, checked)
         report = EvaluationReport(year, campaign.name, out_dir, amounts, checked.refusals)
         out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="caqes-evaluation-") as work:
-            jobs = [
-                job
-                for est in amounts.establishments
-                if (job := _plan(reg, est, amounts, out_dir, Path(work), report.outcomes))
-            ]
-            _render_jobs(jobs, amounts, templates, today or dt.date.today())
-            _convert(jobs, Path(work), workers)
-            _issue(reg, jobs, amounts, campaign.signature.fields.geometry(), report.outcomes)
+        day = today or dt.date.today()
+        jobs = [
+            job
+            for est in amounts.establishments
+            if (job := _plan(reg, est, amounts, out_dir, day, report.outcomes))
+        ]
+        if jobs:
+            geometry = campaign.signature.fields.geometry()
+            _issue(reg, year, jobs, templates, geometry, workers, report.outcomes)
         report.notified = evaluations(reg, year=year, campaign=campaign.name)
     report.outcomes.sort(key=lambda outcome: outcome.finess_ej)
     _write_outputs(report, checked)
@@ -809,6 +676,8 @@ def _json_data(report: EvaluationReport, checked: CheckedRows) -> dict[str, Any]
 
 
 def _summary(report: EvaluationReport) -> bytes:
+    from caqes_docs.documents.charts import EstablishmentAmount, summary_pdf
+
     year = report.amounts
     by_theme: dict[str, list[float]] = {theme.code: [] for theme in year.themes}
     for est in year.establishments:
@@ -834,24 +703,31 @@ def _summary(report: EvaluationReport) -> bytes:
 
 
 def _write_outputs(report: EvaluationReport, checked: CheckedRows) -> None:
+    """Write the run's files; each is rewritten only when what it shows changed.
+
+    The workbook (openpyxl stamps each save with the time) follows the CSV file that holds the
+    same amounts; the summary (1.4 s of drawing) follows the JSON file that holds everything
+    it shows.
+    """
     out, year = report.out_dir, report.year
-    amounts_csv = out / f"interessements-{year}.csv"
-    amounts_xlsx = out / f"interessements-{year}.xlsx"
     amounts = _csv_bytes(AMOUNT_COLUMNS, _amount_rows(report))
-    # openpyxl stamps every save with the time: the workbook is written again only when the
-    # amounts it holds (those of the CSV file) changed.
-    if not amounts_xlsx.exists() or not _same_content(amounts_csv, amounts):
-        write_bytes(amounts_xlsx, _xlsx_bytes(report))
     rejects = _csv_bytes(REJECT_COLUMNS, _reject_rows(report, checked))
     details = json.dumps(_json_data(report, checked), ensure_ascii=False, indent=2) + "\n"
-    files = {
-        "montants_csv": (amounts_csv, amounts),
+    texts = {
+        "montants_csv": (out / f"interessements-{year}.csv", amounts),
         "json": (out / f"evaluation-{year}.json", details.encode("utf-8")),
         "rejets": (out / f"rejets-evaluation-{year}.csv", rejects),
-        "synthese": (out / f"synthese-evaluation-{year}.pdf", _summary(report)),
     }
-    for key, (path, data) in files.items():
-        if not _same_content(path, data):
+    derived = {
+        "montants_xlsx": (out / f"interessements-{year}.xlsx", "montants_csv", _xlsx_bytes),
+        "synthese": (out / f"synthese-evaluation-{year}.pdf", "json", _summary),
+    }
+    unchanged = {key for key, (path, data) in texts.items() if _same_content(path, data)}
+    for key, (path, follows, make) in derived.items():
+        if follows not in unchanged or not path.is_file():
+            write_bytes(path, make(report))
+        report.files[key] = path
+    for key, (path, data) in texts.items():
+        if key not in unchanged:
             write_bytes(path, data)
         report.files[key] = path
-    report.files["montants_xlsx"] = amounts_xlsx
