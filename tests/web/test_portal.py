@@ -426,3 +426,21 @@ def test_officer_accounts_use_djangos_password_hasher(portal: Portal) -> None:
     user = get_user_model().objects.get(username="hachage")
     assert user.password.startswith("pbkdf2_sha256$")
     assert "mot-de-passe-agent" not in user.password
+
+
+def test_the_demo_gets_an_officer_and_a_link_per_party(portal: Portal) -> None:
+    from django.conf import settings
+
+    from caqes_docs.web.bootstrap import prepare_portal_demo
+
+    demo = prepare_portal_demo(portal.folder)
+    assert len(demo.links) == 6 and demo.links_csv.read_text().count("/lien/") == 6
+    client = Client()
+    response = client.post(
+        reverse("portail:connexion"), {"username": demo.username, "password": demo.password}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("portail:contresignature")).status_code == 200
+    token = demo.links[0][3].rsplit("/lien/", 1)[1].rstrip("/")
+    assert demo.links[0][0] in text(Client().get(page(token)))
+    assert str(portal.folder) in str(settings.CAQES_REGISTRY)
