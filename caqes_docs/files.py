@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
@@ -40,20 +41,36 @@ _UMASK = _current_umask()
 
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    """Yield a temporary path beside ``target``; on success it replaces ``target``.
+
+    A system error about the temporary file names ``target`` instead (``filename``), the
+    file the user asked for.
+    """
+    with _naming(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
     tmp = Path(name)
-    # mkstemp creates 0600 files; documents are shared, so give them the usual mode.
-    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        with _naming(target, tmp):
+            # mkstemp creates 0600 files; documents are shared, so give them the usual mode.
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            yield tmp
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(target: Path, tmp: Path | None = None) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None or tmp is None or Path(exc.filename) == tmp:
+            exc.filename = str(target)
+        raise
 
 
 def write_bytes(target: Path, data: bytes) -> None:
@@ -87,7 +104,30 @@ def reading(path: Path) -> Iterator[None]:
     except IsADirectoryError:
         raise InputError("un fichier est attendu, pas un dossier", file=path) from None
     except OSError as exc:
-        raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None
+        raise InputError(f"lecture impossible ({system_reason(exc)})", file=path) from None
+
+
+# French reasons for the system errors a user can cause by a path or the disk.
+_SYSTEM_REASONS = {
+    errno.ENOENT: "fichier ou dossier introuvable",
+    errno.EACCES: "accès refusé (droits insuffisants)",
+    errno.EPERM: "opération non permise",
+    errno.EISDIR: "c'est un dossier, un fichier est attendu",
+    errno.ENOTDIR: "un élément du chemin n'est pas un dossier",
+    errno.ENOSPC: "plus de place sur le disque",
+    errno.EDQUOT: "quota de disque dépassé",
+    errno.EROFS: "emplacement en lecture seule",
+    errno.ENAMETOOLONG: "nom de fichier trop long",
+    errno.EEXIST: "le fichier existe déjà",
+    errno.EIO: "erreur de lecture ou d'écriture du disque",
+    errno.EXDEV: "déplacement impossible entre deux disques",
+}
+
+
+def system_reason(exc: OSError) -> str:
+    """The reason of a system error in French (the system's own text is English)."""
+    code = exc.errno or 0
+    return _SYSTEM_REASONS.get(code, f"erreur système {errno.errorcode.get(code, code)}")
 
 
 def local_time(moment: dt.datetime | str) -> dt.datetime:

@@ -295,14 +295,15 @@ def test_refused_establishment_lists_all_its_lines(first: FirstRun) -> None:
     with open(first.run.out / "rejets.csv", encoding="utf-8-sig", newline="") as handle:
         header, *rows = list(csv.reader(handle, delimiter=";"))
     assert tuple(header) == REJECT_COLUMNS == (
-        "ligne", "finess_ej", "finess_et", "colonne", "valeur", "erreur",
+        "ligne", "finess_ej", "raison_sociale", "finess_et", "colonne", "valeur", "erreur",
     )  # fmt: skip
+    name = "Centre fictif du Teich"
     assert rows == [
         [
-            "4", EJ_C, C_FIRST, "", "",
+            "4", EJ_C, name, C_FIRST, "", "",
             "établissement refusé en entier à cause de ses autres lignes (ligne 6)",
         ],
-        ["6", EJ_C, C_SECOND, "NAT_2", "peut-être", FLAG_RULE],
+        ["6", EJ_C, name, C_SECOND, "NAT_2", "peut-être", FLAG_RULE],
     ]  # fmt: skip
     assert f"Refusé : {EJ_C} : ligne 6, colonne NAT_2 : {FLAG_RULE} (valeur « peut-être »)" in (
         first.stderr.splitlines()
@@ -415,10 +416,10 @@ def test_signed_or_completed_folder_is_reported_and_kept(copied: Run) -> None:
     before = {ej: state(copied.out / ej) for ej in ACCEPTED}
     code, stdout, stderr = cli(*copied.args())
     assert code == 1
-    failures = [line for line in stderr.splitlines() if line.startswith("Échec")]
+    failures = [line for line in stderr.splitlines() if line.startswith("Erreur")]
     assert len(failures) == 2, stderr
-    assert failures[0].startswith(f"Échec : {EJ_A} : {pdf_a} a changé depuis son émission")
-    assert failures[1].startswith(f"Échec : {EJ_B} : ")
+    assert failures[0].startswith(f"Erreur : {EJ_A} : {pdf_a} a changé depuis son émission")
+    assert failures[1].startswith(f"Erreur : {EJ_B} : ")
     assert signed_copy.name in failures[1] and "n'est pas remplacé" in failures[1]
     assert "tous les dossiers sont à jour" not in stdout
     assert {ej: state(copied.out / ej) for ej in ACCEPTED} == before

@@ -87,6 +87,7 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
     assert code == 0, stdout
     pdf = out / "CAQES-NA-2022-640990016.pdf"
     assert pdf.exists() and (out / "CAQES-NA-2022-640990016.emission.json").exists()
+    assert "CAQES-NA-2022-640990016.pdf, CAQES-NA-2022-640990016.emission.json" in stdout
 
     code, stdout, _ = run("demo-pki", str(pki), "--etablissement", "640990016:Clinique")
     assert code == 0, stdout
@@ -106,12 +107,20 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
     assert code == 0, stdout
     assert "valide (1/3 signatures)" in stdout and "CPAM en attente" in stdout
 
+    # Without --trust, intact signatures are not « valide »: status 1, unless --no-trust-check.
+    code, stdout, err = run("verify", str(pdf))
+    assert code == 1 and "valide" not in stdout.replace("NON VALIDE", "")
+    assert "confiance NON VÉRIFIÉE" in stdout and "--trust" in err
+    code, stdout, _ = run("verify", str(pdf), "--no-trust-check")
+    assert code == 0 and "confiance NON VÉRIFIÉE" in stdout
+
     assert sign("CPAM", "cpam.p12")[0] == 0
     assert sign("ARS", "ars.p12")[0] == 0
     code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"), "--json")
     assert code == 0
     [report] = json.loads(stdout)
-    assert report["complete"] and [s["status"] for s in report["signatures"]] == ["signé"] * 3
+    assert report["complet"] and [s["statut"] for s in report["signatures"]] == ["signé"] * 3
+    assert report["confiance_verifiee"] and report["signatures"][0]["confiance"] == "oui"
 
     # A file whose issued revision was altered is reported, with exit status 1.
     tampered = tmp_path / "altere.pdf"
@@ -132,4 +141,5 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     assert "11/11 contrat(s) vérifiés avec trois signatures valides" in stdout
     assert "11/11 document(s) complet(s)" in stdout
     rejects = (tmp_path / "demo" / "contrats" / "rejets.csv").read_text(encoding="utf-8-sig")
-    assert rejects.splitlines()[0] == "ligne;finess_ej;finess_et;colonne;valeur;erreur"
+    header = "ligne;finess_ej;raison_sociale;finess_et;colonne;valeur;erreur"
+    assert rejects.splitlines()[0] == header

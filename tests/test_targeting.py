@@ -607,21 +607,23 @@ def test_write_rejects_lists_every_line_of_refused_establishments(tmp_path: Path
     out = tmp_path / "sortie" / "rejets.csv"
     assert write_rejects(out, result.refused) == 5
     raw = out.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfligne;finess_ej;finess_et;colonne;valeur;erreur\r\n")
+    header = "\ufeffligne;finess_ej;raison_sociale;finess_et;colonne;valeur;erreur\r\n"
+    assert raw.startswith(header.encode("utf-8"))
     with open(out, encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.reader(handle, delimiter=";"))
     because = (
         "établissement refusé en entier à cause de ses autres lignes "
         "(ligne 3 et ligne 3 du plan d'actions)"
     )
+    name = "Centre hospitalier fictif d'Arès"
     assert lines[1:] == [
-        ["2", EJ, ET1, "", "", because],
-        ["3", EJ, ET2, "NAT_3", "bof", lines[2][5]],
-        ["5", EJ, ET3, "", "", because],
-        ["2", EJ, ET1, "plan_actions", "", because],
-        ["3", EJ, ET1, "plan_actions.indicateur", "NAT_9", lines[5][5]],
+        ["2", EJ, name, ET1, "", "", because],
+        ["3", EJ, name, ET2, "NAT_3", "bof", lines[2][6]],
+        ["5", EJ, name, ET3, "", "", because],
+        ["2", EJ, name, ET1, "plan_actions", "", because],
+        ["3", EJ, name, ET1, "plan_actions.indicateur", "NAT_9", lines[5][6]],
     ]
-    assert "X, 1 ou OUI" in lines[2][5] and "indicateur inconnu" in lines[5][5]
+    assert "X, 1 ou OUI" in lines[2][6] and "indicateur inconnu" in lines[5][6]
     assert [p.name for p in out.parent.iterdir()] == ["rejets.csv"]
 
 

@@ -6,17 +6,18 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
-from caqes_docs.errors import InputError
-from caqes_docs.workflows.batch import BatchReport, run_batch
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION
+from caqes_docs.cli.runtime import input_errors_are_unreadable
 
-TARGETING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from caqes_docs.workflows.batch import BatchReport
 
 
 @contextlib.contextmanager
@@ -25,10 +26,13 @@ def progress_bar(console: Console) -> Iterator[object]:
     if not console.is_terminal:
         yield None
         return
+    from rich import progress
+
     columns = (
-        TextColumn("Contrats"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        progress.TextColumn("Contrats"), progress.BarColumn(), progress.MofNCompleteColumn(),
+        progress.TimeElapsedColumn(),
     )  # fmt: skip
-    with Progress(*columns, console=console, transient=True) as bar:
+    with progress.Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("contrats", total=None)
 
         def on_progress(event: str, value: str) -> None:
@@ -41,6 +45,8 @@ def progress_bar(console: Console) -> Iterator[object]:
 
 
 def summary_table(report: BatchReport) -> Table:
+    from rich.table import Table
+
     table = Table(title="Bilan de la campagne", show_header=True)
     table.add_column("Établissements")
     table.add_column("Nombre", justify="right")
@@ -53,26 +59,28 @@ def summary_table(report: BatchReport) -> Table:
 
 
 @click.command("batch", context_settings=CONTEXT)
-@click.argument("ciblage", type=TARGETING_FILE)
-@click.option("--campaign", "campagne", type=EXISTING_FILE, help="Fichier de campagne (YAML).")
+@click.argument("ciblage", type=EXISTING_FILE, metavar="CIBLAGE")
 @click.option(
-    "--finess", "extraits", multiple=True, type=EXISTING_FILE,
+    "--campaign", "campagne", type=EXISTING_FILE, metavar="FICHIER",
+    help="Fichier de campagne (YAML).",
+)  # fmt: skip
+@click.option(
+    "--finess", "extraits", multiple=True, type=EXISTING_FILE, metavar="FICHIER",
     help="Extrait public du fichier FINESS (noms et adresses manquants) ; répétable.",
 )  # fmt: skip
 @click.option(
-    "--plan-actions", "plan_actions", type=EXISTING_FILE,
+    "--plan-actions", "plan_actions", type=EXISTING_FILE, metavar="FICHIER",
     help="Lignes de plan d'actions (CSV), pour un ciblage au format CSV.",
 )  # fmt: skip
 @click.option(
     "--out", "sortie", type=DIRECTORY, default=Path("campagne"), show_default=True,
-    help="Dossier de sortie : un sous-dossier par établissement.",
+    metavar="SORTIE", help="Dossier de sortie : un sous-dossier par établissement.",
 )  # fmt: skip
-@click.option("--jobs", "travaux", type=click.IntRange(1, 64), help="Processus en parallèle.")
 @click.option(
-    "--registry", "registre", type=click.Path(dir_okay=False, path_type=Path),
-    help="Registre des contrats (par défaut caqes.db ou $CAQES_REGISTRY).",
+    "--jobs", "travaux", type=click.IntRange(1, 64), metavar="NOMBRE",
+    help="Processus en parallèle (1 à 64).",
 )  # fmt: skip
-@reports_errors
+@REGISTRY_OPTION
 def batch_command(
     ciblage: Path,
     campagne: Path | None,
@@ -82,38 +90,39 @@ def batch_command(
     travaux: int | None,
     registre: Path | None,
 ) -> None:
-    """Émet le contrat de chaque établissement du fichier de CIBLAGE (XLSX ou CSV).
+    """Émet le contrat de chaque établissement du fichier de CIBLAGE (XLSX, ODS, XLS ou CSV).
 
     Chaque établissement valide reçoit son dossier SORTIE/<finess_ej>/ (sources DOCX et un
     PDF à signer) ; les refus sont listés dans SORTIE/rejets.csv avec leur ligne, leur
     colonne, la valeur et la règle. Statut : 0 sans refus, 1 s'il y a des refus, 2 si le
     fichier est illisible.
     """
-    console = Console(stderr=False)
-    try:
+    input_errors_are_unreadable()
+    # LibreOffice first: it loads while Python imports the rest and reads the targeting file.
+    from caqes_docs.pdf.convert import started_pool
+
+    with started_pool(travaux) as pool:
+        from rich.console import Console
+
+        from caqes_docs.workflows.batch import run_batch
+
+        console = Console(stderr=False)
         with progress_bar(console) as on_progress:
             report = run_batch(
                 ciblage, sortie, campaign_file=campagne, finess_extract=extraits,
                 action_plan=plan_actions, workers=travaux, registry=registre,
-                on_progress=on_progress,  # type: ignore[arg-type]
+                on_progress=on_progress, pool=pool,  # type: ignore[arg-type]
             )  # fmt: skip
-    except InputError as exc:
-        for line in str(exc).splitlines():
-            click.echo(f"Erreur : {line}", err=True)
-        sys.exit(2)
+    for warning in report.warnings:
+        click.echo(f"Attention : {warning}", err=True)
     for refused in report.refused:
         for problem in refused.problems:
             click.echo(f"Refusé : {refused.finess_ej} : {problem}", err=True)
     for finess, error in report.failed:
-        click.echo(f"Échec : {finess} : {error}", err=True)
-    for warning in report.warnings:
-        click.echo(f"Attention : {warning}", err=True)
+        click.echo(f"Erreur : {finess} : {error}", err=True)
     if report.up_to_date and not (report.generated or report.failed):
         click.echo("Rien à régénérer : tous les dossiers sont à jour.")
     console.print(summary_table(report))
     click.echo(f"Manifeste : {report.manifest}\nRejets : {report.rejects}")
     if report.refused or report.failed:
         sys.exit(1)
-
-
-COMMANDS = (batch_command,)

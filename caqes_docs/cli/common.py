@@ -1,41 +1,42 @@
-"""What every command of the CLI shares: French help settings and the error reporting."""
+"""What every command of the CLI shares: French help settings, parameter types, options.
+
+Errors are reported in one place, by the root group (:mod:`caqes_docs.cli.runtime`): a
+command lets the library's exceptions through. Command modules import the library inside
+their functions, so that ``caqes --help`` and ``caqes COMMANDE --help`` load only click.
+"""
 
 from __future__ import annotations
 
-import functools
-import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from caqes_docs.cli import francais  # noqa: F401 - French messages before any command
-from caqes_docs.errors import CaqesError
+from caqes_docs.cli.french import use_french
+from caqes_docs.cli.runtime import UNREADABLE_STATUS
+
+use_french()  # before the parameter types below: click.Path translates its name when built
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 DIRECTORY = click.Path(file_okay=False, path_type=Path)
+ANY_FILE = click.Path(dir_okay=False, path_type=Path)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REGISTRY_OPTION = click.option(
+    "--registry", "registre", type=ANY_FILE, metavar="FICHIER",
+    help="Registre des contrats (par défaut $CAQES_REGISTRY, sinon caqes.db).",
+)  # fmt: skip
 
 
-def fail(message: str, status: int = 1) -> None:
+def fail(message: str, status: int = UNREADABLE_STATUS) -> None:
+    """Stop the command: a usage problem the library cannot see (two exclusive options)."""
     click.echo(f"Erreur : {message}", err=True)
-    sys.exit(status)
+    raise click.exceptions.Exit(status)
 
 
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's errors into one French line each (traceback with --verbose)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except CaqesError as exc:
-            if click.get_current_context().find_root().params.get("verbose"):
-                traceback.print_exc()
-            for line in str(exc).splitlines():
-                click.echo(f"Erreur : {line}", err=True)
-            sys.exit(1)
-
-    return wrapper
+def reports_errors(command: F) -> F:
+    """Kept for command modules written before errors were reported by the root group."""
+    return command

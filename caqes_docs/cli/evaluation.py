@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
-from caqes_docs.documents.amounts import euros
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION, reports_errors
 from caqes_docs.errors import InputError
-from caqes_docs.registry.store import DEFAULT_FILE, ENV_VARIABLE
-from caqes_docs.workflows.evaluation import BLOCKED, FAILED, EvaluationReport, evaluate
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from caqes_docs.workflows.evaluation import EvaluationReport
 
 
 def _table(report: EvaluationReport) -> Table:
+    # Imported here, as in every command module: ``caqes --help`` imports this module.
+    from rich.table import Table
+
+    from caqes_docs.documents.amounts import euros
+
     table = Table(title=f"Intéressements {report.year}", show_header=True)
     for header in ("FINESS EJ", "Établissement", "Total notifié", "Version", "Cette fois"):
         table.add_column(header, overflow="fold")
@@ -47,11 +53,7 @@ def _table(report: EvaluationReport) -> Table:
     "--modulation", type=EXISTING_FILE,
     help="Modulations du directeur général (CSV : finess_ej, taux, motif).",
 )  # fmt: skip
-@click.option(
-    "--registry", "registre", type=click.Path(dir_okay=False, path_type=Path),
-    envvar=ENV_VARIABLE, default=Path(DEFAULT_FILE), show_default=True, show_envvar=True,
-    help="Fichier du registre SQLite.",
-)  # fmt: skip
+@REGISTRY_OPTION
 @reports_errors
 def evaluate_command(
     resultats: Path,
@@ -59,7 +61,7 @@ def evaluate_command(
     campagne: Path | None,
     sortie: Path | None,
     modulation: Path | None,
-    registre: Path,
+    registre: Path | None,
 ) -> None:
     """Évalue l'ANNEE à partir du fichier de RESULTATS et calcule l'intéressement.
 
@@ -69,6 +71,10 @@ def evaluate_command(
     Relancer avec les mêmes fichiers ne change rien ; une notification signée n'est jamais
     remplacée. Statut : 0 sans refus, 1 s'il y a des refus, 2 si un fichier est illisible.
     """
+    from rich.console import Console
+
+    from caqes_docs.workflows.evaluation import BLOCKED, FAILED, evaluate
+
     try:
         report = evaluate(
             resultats, annee, campaign_file=campagne, out_dir=sortie,

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
-from caqes_docs.documents.lint import check_template
-from caqes_docs.workflows.demo import run_demo
-from caqes_docs.workflows.generate import generate
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION
+
+if TYPE_CHECKING:
+    from caqes_docs.workflows.generate import GenerationReport
 
 
-def _print_generation(report: Any, out_dir: Path) -> None:
+def _print_generation(report: GenerationReport, out_dir: Path) -> None:
+    from caqes_docs.issued import sidecar_path
+
     for item in report.generated:
         files = [item.rendered.contract, *(path for _, path in item.rendered.annexes)]
+        if item.pdf is not None:
+            files += [item.pdf, sidecar_path(item.pdf)]
         click.echo(f"{item.contract.reference} : {', '.join(p.name for p in files)}")
     for source, exc in report.failed:
         for line in str(exc).splitlines():
@@ -27,22 +31,18 @@ def _print_generation(report: Any, out_dir: Path) -> None:
     )
 
 
-REGISTRY_OPTION = click.option(
-    "--registry", "registre", type=click.Path(dir_okay=False, path_type=Path),
-    help="Registre des contrats (par défaut caqes.db ou $CAQES_REGISTRY).",
-)  # fmt: skip
-
-
 @click.command("generate", context_settings=CONTEXT)
-@click.argument("contrats", nargs=-1, required=True, type=EXISTING_FILE)
-@click.option("--campaign", "campagne", type=EXISTING_FILE, help="Fichier de campagne (YAML).")
+@click.argument("contrats", nargs=-1, required=True, type=EXISTING_FILE, metavar="CONTRAT.yaml...")
 @click.option(
-    "--out", "sortie", type=DIRECTORY, default=Path("sortie"),
+    "--campaign", "campagne", type=EXISTING_FILE, metavar="FICHIER",
+    help="Fichier de campagne (YAML).",
+)  # fmt: skip
+@click.option(
+    "--out", "sortie", type=DIRECTORY, default=Path("sortie"), metavar="DOSSIER",
     show_default=True, help="Dossier où écrire les documents.",
 )  # fmt: skip
 @click.option("--no-pdf", "sans_pdf", is_flag=True, help="Seulement les sources DOCX.")
 @REGISTRY_OPTION
-@reports_errors
 def generate_command(
     contrats: tuple[Path, ...],
     campagne: Path | None,
@@ -52,10 +52,12 @@ def generate_command(
 ) -> None:
     """Génère le contrat et les annexes des volets conclus pour chaque CONTRAT.yaml.
 
-    Écrit les sources DOCX, le PDF/A à signer (sauf --no-pdf) avec son empreinte d'émission
+    Écrit les sources DOCX, le PDF/A à signer (sauf --no-pdf) avec sa fiche d'émission
     (fichier .emission.json), et inscrit le contrat au registre. Sans --campaign, la campagne
     par défaut (ARS Nouvelle-Aquitaine 2022-2024) est utilisée.
     """
+    from caqes_docs.workflows.generate import generate
+
     report = generate(contrats, sortie, campaign_file=campagne, pdf=not sans_pdf, registry=registre)
     _print_generation(report, sortie)
     if report.failed:
@@ -63,13 +65,14 @@ def generate_command(
 
 
 @click.command("check-template", context_settings=CONTEXT)
-@click.argument("modele", type=EXISTING_FILE)
-@reports_errors
+@click.argument("modele", type=EXISTING_FILE, metavar="MODELE.docx")
 def check_template_command(modele: Path) -> None:
     """Vérifie un modèle .docx modifié : syntaxe, variables, ancres de signature.
 
     Le statut de sortie vaut 1 si un problème est trouvé.
     """
+    from caqes_docs.documents.lint import check_template
+
     problems = check_template(modele)
     for problem in problems:
         click.echo(f"{modele.name} : {problem}", err=True)
@@ -81,16 +84,17 @@ def check_template_command(modele: Path) -> None:
 
 @click.command("demo", context_settings=CONTEXT)
 @click.option(
-    "--out", "sortie", type=DIRECTORY, default=Path("demo"),
+    "--out", "sortie", type=DIRECTORY, default=Path("demo"), metavar="DOSSIER",
     show_default=True, help="Dossier de la démonstration (recréé à chaque fois).",
 )  # fmt: skip
-@reports_errors
 def demo_command(sortie: Path) -> None:
     """Toute la chaîne sur les exemples fournis : émission, signatures, réception, vérification.
 
     Le fichier de ciblage d'exemple contient des erreurs volontaires : elles sont signalées
     comme refus, et la démonstration se poursuit avec les autres établissements.
     """
+    from caqes_docs.workflows.demo import run_demo
+
     report = run_demo(sortie, step=click.echo)
     batch = report.batch
     for refused in batch.refused:
@@ -111,6 +115,3 @@ def demo_command(sortie: Path) -> None:
         click.echo(f"Erreur : {problem}", err=True)
     if problems or valid != len(report.verified):
         sys.exit(1)
-
-
-COMMANDS = (generate_command, check_template_command, demo_command)

@@ -6,37 +6,108 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, fail, reports_errors
-from caqes_docs.inputs.campaign import load_campaign
-from caqes_docs.issued import IssuedRecord
+from caqes_docs.cli.common import ANY_FILE, CONTEXT, DIRECTORY, EXISTING_FILE, fail
+from caqes_docs.cli.runtime import input_errors_are_unreadable
+from caqes_docs.errors import InputError
 from caqes_docs.parties import ROLES
-from caqes_docs.signatures.pki import create_demo_pki
-from caqes_docs.signatures.signing import (
-    LEVELS,
-    load_p12,
-    open_pkcs11,
-    sign_documents,
-    validation_context_for,
-)
-from caqes_docs.signatures.verify import SIGNED, VerificationReport, verify_document
-from caqes_docs.workflows.manifest import issued_from_manifest
 
+if TYPE_CHECKING:
+    from caqes_docs.signatures.verify import VerificationReport
+
+# The PAdES levels of caqes_docs.signatures.signing.LEVELS, repeated so that ``sign --help``
+# does not load pyHanko (a test checks they agree).
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 PDF_FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
+TRUST_OPTION = click.option(
+    "--trust", "confiance", multiple=True, type=EXISTING_FILE, metavar="FICHIER",
+    envvar="CAQES_TRUST_ROOTS", show_envvar=True,
+    help="Certificat racine de confiance (PEM ou DER) ; répétable.",
+)  # fmt: skip
+CAMPAIGN_OPTION = click.option(
+    "--campaign", "campagne", type=EXISTING_FILE, metavar="FICHIER",
+    help="Campagne (ordre des signatures, règles des certificats).",
+)  # fmt: skip
+
+# verify --json: the report's fields under French keys, as status --json and export.
+REPORT_KEYS = {
+    "path": "fichier",
+    "ok": "valide",
+    "complete": "complet",
+    "signatures": "signatures",
+    "issued": "document_emis",
+    "issued_source": "source_emission",
+    "finess_ej": "finess_ej",
+    "finess_source": "source_finess",
+    "reference": "reference",
+    "pages": "pages",
+    "document_timestamps": "horodatages_document",
+    "unexpected_fields": "champs_inattendus",
+    "problems": "problemes",
+    "issued_change": "modification_depuis_emission",
+}
+SIGNATURE_KEYS = {
+    "field": "champ",
+    "role": "role",
+    "party": "partie",
+    "status": "statut",
+    "signer": "signataire",
+    "subject": "certificat",
+    "signing_time": "date_signature",
+    "timestamp_time": "date_horodatage",
+    "intact": "integre",
+    "trust": "confiance",
+    "modification_level": "modifications_apres",
+    "modifications_ok": "modifications_permises",
+    "certification": "certification",
+    "party_match": "certificat_de_la_partie",
+    "problems": "problemes",
+    "time": "date",
+}
 
 
-def describe_verification(report: VerificationReport) -> str:
+def _french_keys(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{SIGNATURE_KEYS.get(key, key): value for key, value in item.items()} for item in items]
+
+
+def verification_json(report: VerificationReport, trust_checked: bool) -> dict[str, Any]:
+    """The report as ``verify --json`` prints it (French keys, dates in ISO 8601)."""
+    data = {REPORT_KEYS.get(key, key): value for key, value in report.to_dict().items()}
+    data["signatures"] = _french_keys(data["signatures"])
+    data["horodatages_document"] = _french_keys(data["horodatages_document"])
+    data["confiance_verifiee"] = trust_checked
+    return data
+
+
+def trust_unchecked(report: VerificationReport, trust_checked: bool) -> bool:
+    """Signatures present, but nobody said which root certificates to trust."""
+    return not trust_checked and any(sig.intact for sig in report.signatures)
+
+
+def verdict(report: VerificationReport, trust_checked: bool) -> str:
+    """« valide » only when trust was checked; intact signatures alone are not enough."""
+    if not report.ok:
+        return "NON VALIDE"
+    if trust_unchecked(report, trust_checked):
+        return "signatures intactes, confiance NON VÉRIFIÉE (sans --trust)"
+    return "valide"
+
+
+def describe_verification(report: VerificationReport, trust_checked: bool = True) -> str:
     """A few lines a contract officer can read: the verdict, then one line per party."""
+    from caqes_docs.files import local_time
+    from caqes_docs.signatures.verify import SIGNED
+
     signed = sum(sig.status == SIGNED for sig in report.signatures)
-    verdict = "valide" if report.ok else "NON VALIDE"
-    lines = [f"{Path(report.path).name} : {verdict} ({signed}/3 signatures)"]
+    lines = [f"{Path(report.path).name} : {verdict(report, trust_checked)} ({signed}/3 signatures)"]
     for sig in report.signatures:
         if sig.status != SIGNED:
             lines.append(f"  {sig.role:<4} en attente")
             continue
-        when = sig.signing_time.strftime("%d/%m/%Y %H:%M") if sig.signing_time else "?"
+        when = local_time(sig.signing_time).strftime("%d/%m/%Y %H:%M") if sig.signing_time else "?"
         stamp = " horodaté" if sig.timestamp_time else ""
         facts = [
             "intègre" if sig.intact else "ALTÉRÉE",
@@ -55,7 +126,14 @@ def _secret(path: Path | None, prompt: str) -> str | None:
     """A password or PIN: from a file (first line), else asked on a terminal, else none."""
     if path is not None:
         # Read, not stat: a pipe (``--password-file <(pass show …)``) has no size.
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_bytes().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise InputError(
+                "ce fichier n'est pas du texte UTF-8 : y écrire le mot de passe ou le code PIN "
+                "seul sur la première ligne, enregistré en UTF-8",
+                file=path,
+            ) from None
         return lines[0] if lines else ""
     if sys.stdin.isatty():
         return click.prompt(prompt, hide_input=True, default="", show_default=False)
@@ -71,43 +149,48 @@ def _signer(
     key: str | None,
     pin_file: Path | None,
 ) -> Iterator[object]:
+    from caqes_docs.signatures.signing import load_p12, open_pkcs11
+
     if p12 and module:
-        fail("choisir --p12 ou --pkcs11-module, pas les deux", 2)
+        fail("choisir --p12 ou --pkcs11-module, pas les deux")
     if p12:
         password = _secret(password_file, "Mot de passe du fichier PKCS#12")
         yield load_p12(p12, password.encode("utf-8") if password else None)
         return
     if not (module and token and key):
-        fail(
-            "clé de signature : --p12 FICHIER, ou --pkcs11-module, --pkcs11-token et --pkcs11-key",
-            2,
-        )
+        fail("clé de signature : --p12 FICHIER, ou --pkcs11-module, --pkcs11-token et --pkcs11-key")
     pin = _secret(pin_file, "Code PIN du jeton") or ""
     with open_pkcs11(module, token, key, pin) as signer:
         yield signer
 
 
 @click.command("sign", context_settings=CONTEXT)
-@click.argument("fichiers", nargs=-1, required=True, type=PDF_FILES)
+@click.argument("fichiers", nargs=-1, required=True, type=PDF_FILES, metavar="FICHIER...")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="Partie qui signe.")
-@click.option("--p12", type=EXISTING_FILE, help="Certificat et clé au format PKCS#12.")
-@click.option("--password-file", type=EXISTING_FILE, help="Fichier du mot de passe PKCS#12.")
-@click.option("--pkcs11-module", help="Bibliothèque PKCS#11 de la carte ou du HSM.")
-@click.option("--pkcs11-token", help="Nom (label) du jeton PKCS#11.")
-@click.option("--pkcs11-key", help="Nom (label) de la clé sur le jeton.")
-@click.option("--pin-file", type=EXISTING_FILE, help="Fichier du code PIN du jeton.")
+@click.option("--p12", type=EXISTING_FILE, metavar="FICHIER", help="Certificat et clé (PKCS#12).")
+@click.option(
+    "--password-file", type=EXISTING_FILE, metavar="FICHIER",
+    help="Fichier du mot de passe PKCS#12 (première ligne, UTF-8).",
+)  # fmt: skip
+@click.option(
+    "--pkcs11-module", metavar="BIBLIOTHÈQUE", help="Bibliothèque PKCS#11 de la carte ou du HSM."
+)
+@click.option("--pkcs11-token", metavar="NOM", help="Nom (label) du jeton PKCS#11.")
+@click.option("--pkcs11-key", metavar="NOM", help="Nom (label) de la clé sur le jeton.")
+@click.option(
+    "--pin-file", type=EXISTING_FILE, metavar="FICHIER", help="Fichier du code PIN du jeton."
+)
 @click.option(
     "--level", "niveau", type=click.Choice(LEVELS), default="B-B", show_default=True,
     help="Niveau PAdES : B-T horodate (--tsa), B-LT ajoute la révocation, B-LTA l'archive.",
 )  # fmt: skip
-@click.option("--tsa", help="Adresse du service d'horodatage (RFC 3161).")
+@click.option("--tsa", metavar="URL", help="Adresse du service d'horodatage (RFC 3161).")
+@TRUST_OPTION
+@CAMPAIGN_OPTION
 @click.option(
-    "--trust", "confiance", multiple=True, type=EXISTING_FILE,
-    help="Certificat racine de confiance (B-LT, B-LTA).",
+    "-o", "--output", "sortie", type=ANY_FILE, metavar="FICHIER",
+    help="PDF signé à écrire (un seul FICHIER) ; par défaut, le fichier est signé sur place.",
 )  # fmt: skip
-@click.option("--campaign", "campagne", type=EXISTING_FILE, help="Campagne (ordre de signature).")
-@click.option("-o", "--output", "sortie", type=click.Path(dir_okay=False, path_type=Path))
-@reports_errors
 def sign_command(
     fichiers: tuple[Path, ...],
     role: str,
@@ -127,8 +210,13 @@ def sign_command(
 
     L'ordre est établissement, CPAM, ARS (ou celui de la campagne). Un fichier signé hors
     ordre, déjà signé pour ce rôle, modifié depuis son émission ou dont une signature
-    antérieure n'est plus valide est refusé et laissé intact.
+    antérieure n'est plus valide est refusé et laissé intact. Statut : 0 si tout est signé,
+    1 s'il y a un refus, 2 si un fichier donné est illisible.
     """
+    input_errors_are_unreadable()
+    from caqes_docs.inputs.campaign import load_campaign
+    from caqes_docs.signatures.signing import sign_documents, validation_context_for
+
     order = load_campaign(campagne).signature.order
     context = validation_context_for(list(confiance)) if niveau in ("B-LT", "B-LTA") else None
     with _signer(p12, password_file, pkcs11_module, pkcs11_token, pkcs11_key, pin_file) as signer:
@@ -148,21 +236,23 @@ def sign_command(
 
 
 @click.command("verify", context_settings=CONTEXT)
-@click.argument("fichiers", nargs=-1, required=True, type=PDF_FILES)
+@click.argument("fichiers", nargs=-1, required=True, type=PDF_FILES, metavar="FICHIER...")
+@TRUST_OPTION
 @click.option(
-    "--trust", "confiance", multiple=True, type=EXISTING_FILE,
-    help="Certificat racine de confiance (PEM ou DER) ; répétable.",
+    "--no-trust-check", "sans_confiance", is_flag=True,
+    help="Sans --trust : accepter de ne vérifier que l'intégrité (statut 0 si elle est bonne).",
 )  # fmt: skip
-@click.option("--issued", "empreinte", help="Empreinte SHA-256 du document émis.")
-@click.option("--manifest", type=EXISTING_FILE, help="manifest.json d'une campagne (caqes batch).")
+@click.option("--issued", "empreinte", metavar="SHA256", help="Empreinte du document émis.")
 @click.option(
-    "--campaign", "campagne", type=EXISTING_FILE, help="Campagne (règles des certificats)."
-)
-@click.option("--json", "en_json", is_flag=True, help="Rapport au format JSON.")
-@reports_errors
+    "--manifest", type=EXISTING_FILE, metavar="FICHIER",
+    help="manifest.json d'une campagne (caqes batch).",
+)  # fmt: skip
+@CAMPAIGN_OPTION
+@click.option("--json", "en_json", is_flag=True, help="Rapport au format JSON (clés en français).")
 def verify_command(
     fichiers: tuple[Path, ...],
     confiance: tuple[Path, ...],
+    sans_confiance: bool,
     empreinte: str | None,
     manifest: Path | None,
     campagne: Path | None,
@@ -172,10 +262,19 @@ def verify_command(
 
     Pour chacun des trois champs : signé ou en attente, signataire, date, intégrité,
     confiance, modifications après la signature, correspondance du certificat avec la partie,
-    et identité avec le document émis. Statut 0 seulement si tout est valide.
+    et identité avec le document émis. Sans --trust, la confiance dans les certificats n'est
+    pas vérifiée : le statut vaut alors 1, sauf avec --no-trust-check. Statut 0 seulement si
+    tout est valide.
     """
+    import json
+
+    from caqes_docs.inputs.campaign import load_campaign
+    from caqes_docs.issued import IssuedRecord
+    from caqes_docs.signatures.verify import verify_document
+    from caqes_docs.workflows.manifest import issued_from_manifest
+
     if empreinte and manifest:
-        fail("choisir --issued ou --manifest, pas les deux", 2)
+        fail("choisir --issued ou --manifest, pas les deux")
     settings = load_campaign(campagne).signature
     reports = []
     for path in fichiers:
@@ -188,39 +287,44 @@ def verify_command(
                 order=tuple(settings.order),
             )
         )  # fmt: skip
+    trusted = bool(confiance)
     if en_json:
-        click.echo("[" + ",\n".join(report.to_json() for report in reports) + "]")
+        data = [verification_json(report, trusted) for report in reports]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for report in reports:
-            click.echo(describe_verification(report))
-    if not all(report.ok for report in reports):
+            click.echo(describe_verification(report, trusted))
+    unchecked = any(trust_unchecked(report, trusted) for report in reports)
+    if unchecked and not en_json:
+        click.echo(
+            "Attention : confiance non vérifiée ; donner le certificat racine avec --trust "
+            "(ou --no-trust-check pour ne vérifier que l'intégrité).",
+            err=True,
+        )
+    if not all(report.ok for report in reports) or (unchecked and not sans_confiance):
         sys.exit(1)
 
 
 @click.command("demo-pki", context_settings=CONTEXT)
-@click.argument("dossier", type=DIRECTORY)
+@click.argument("dossier", type=DIRECTORY, metavar="DOSSIER")
 @click.option(
     "--etablissement", "etablissements", multiple=True, metavar="FINESS[:NOM]",
     help="Établissement à doter d'un certificat ; par défaut ceux des exemples.",
 )  # fmt: skip
-@reports_errors
 def demo_pki_command(dossier: Path, etablissements: tuple[str, ...]) -> None:
     """Crée une infrastructure de test : une AC racine et un certificat PKCS#12 par partie.
 
-    Le mot de passe des fichiers .p12 est écrit dans DOSSIER/mot-de-passe.txt. Ces
-    certificats ne servent qu'aux essais.
+    Sans --etablissement : un certificat pour chaque établissement des exemples fournis
+    (fichier de ciblage et contrats YAML). Le mot de passe des fichiers .p12 est écrit dans
+    DOSSIER/mot-de-passe.txt. Ces certificats ne servent qu'aux essais.
     """
-    from caqes_docs.workflows.demo import DEMO_PASSWORD, example_establishments
+    from caqes_docs.workflows.demo import create_example_pki
 
     pairs = [item.partition(":")[::2] for item in etablissements]
-    pairs = [(finess, name or f"Établissement {finess}") for finess, name in pairs]
-    pki = create_demo_pki(dossier, pairs or example_establishments(), DEMO_PASSWORD)
-    (dossier / "mot-de-passe.txt").write_text(DEMO_PASSWORD + "\n", encoding="utf-8")
+    named = [(finess, name or f"Établissement {finess}") for finess, name in pairs]
+    pki, password_file = create_example_pki(dossier, named or None)
     click.echo(f"AC racine : {pki.root_certificate}")
     for finess, path in pki.establishments.items():
         click.echo(f"Établissement {finess} : {path}")
     click.echo(f"CPAM : {pki.cpam}\nARS : {pki.ars}")
-    click.echo(f"Mot de passe : {dossier / 'mot-de-passe.txt'}")
-
-
-COMMANDS = (sign_command, verify_command, demo_pki_command)
+    click.echo(f"Mot de passe : {password_file}")

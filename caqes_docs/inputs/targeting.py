@@ -12,7 +12,6 @@ Line numbers are the spreadsheet's own (header = line 1), so that the officer fi
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -25,7 +24,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from caqes_docs.errors import InputError
-from caqes_docs.files import atomic_path
+from caqes_docs.files import write_csv
 from caqes_docs.inputs.campaign import Campaign, incomplete_parties
 from caqes_docs.inputs.catalogue import catalogue
 from caqes_docs.inputs.contract_file import build_contract, select_themes
@@ -137,6 +136,7 @@ class RefusedEstablishment:
     finess_ej: str
     lines: tuple[InputLine, ...]
     problems: tuple[Rejection, ...]
+    name: str = ""  # the raison sociale as the file gives it, for rejets.csv
 
 
 @dataclass(frozen=True)
@@ -711,7 +711,8 @@ def _refused(group: _Group) -> RefusedEstablishment:
         return sheet, problem.line, order.get(problem.column, len(order))
 
     problems = sorted(group.problems, key=position)
-    return RefusedEstablishment(group.key, tuple(lines), tuple(problems))
+    name = next((row.get("raison_sociale") for row in group.rows if row.get("raison_sociale")), "")
+    return RefusedEstablishment(group.key, tuple(lines), tuple(problems), name)
 
 
 # --------------------------------------------------------------------------- public API
@@ -810,7 +811,9 @@ def _establishments_receive(finess: list[str], shown: int = 10) -> str:
     return f"les {len(finess)} établissements {listed}{more} reçoivent"
 
 
-REJECT_COLUMNS = ("ligne", "finess_ej", "finess_et", "colonne", "valeur", "erreur")
+REJECT_COLUMNS = (
+    "ligne", "finess_ej", "raison_sociale", "finess_et", "colonne", "valeur", "erreur",
+)  # fmt: skip
 
 
 def reject_rows(refused: Iterable[RefusedEstablishment]) -> Iterator[tuple[str, ...]]:
@@ -829,7 +832,10 @@ def reject_rows(refused: Iterable[RefusedEstablishment]) -> Iterator[tuple[str, 
             if not problems:
                 because = _refused_because(establishment)
                 sheet = "" if item.sheet == TARGETING_SHEET else item.sheet
-                yield str(item.line), establishment.finess_ej, item.finess_et, sheet, "", because
+                yield (
+                    str(item.line), establishment.finess_ej, establishment.name, item.finess_et,
+                    sheet, "", because,
+                )  # fmt: skip
                 continue
             for problem in problems:
                 column = problem.column
@@ -838,6 +844,7 @@ def reject_rows(refused: Iterable[RefusedEstablishment]) -> Iterator[tuple[str, 
                 yield (
                     str(problem.line),
                     problem.finess_ej,
+                    establishment.name,
                     problem.finess_et,
                     column,
                     problem.value,
@@ -860,12 +867,6 @@ def _line_list(lines: list[int]) -> str:
 
 
 def write_rejects(path: Path, refused: Iterable[RefusedEstablishment]) -> int:
-    """Write ``rejets.csv`` (``;``, UTF-8 with BOM for Excel) atomically; return its row count."""
-    count = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, delimiter=";", lineterminator="\r\n")
-        writer.writerow(REJECT_COLUMNS)
-        for row in reject_rows(refused):
-            writer.writerow(row)
-            count += 1
-    return count
+    """Write ``rejets.csv`` (the toolkit's CSV: ``;``, UTF-8 with BOM, formulas neutralised)
+    atomically; return its row count."""
+    return write_csv(path, REJECT_COLUMNS, reject_rows(refused))

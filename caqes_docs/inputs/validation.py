@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from caqes_docs.errors import InputError
+from caqes_docs.errors import InputError, InvalidData
 from caqes_docs.files import reading
 from caqes_docs.inputs.text import character_problem, visible
 
@@ -33,18 +33,20 @@ _RULES = {
     "bool_parsing": "oui/non attendu (true ou false)",
     "int_type": "nombre entier attendu",
     "int_parsing": "nombre entier attendu",
+    "float_type": "nombre attendu",
+    "float_parsing": "nombre attendu",
 }
-
-
-class InvalidData(InputError):
-    """Several problems found in one file; ``problems`` holds one InputError each."""
-
-    def __init__(self, problems: list[InputError]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-    def _message(self) -> str:
-        return self.rule
+# Constraints whose rule names the bound, taken from the error's context.
+_BOUNDED_RULES = {
+    "greater_than": "nombre supérieur à {gt} attendu",
+    "greater_than_equal": "nombre supérieur ou égal à {ge} attendu",
+    "less_than": "nombre inférieur à {lt} attendu",
+    "less_than_equal": "nombre inférieur ou égal à {le} attendu",
+    "string_too_long": "texte de {max_length} caractères au plus attendu",
+    "too_long": "{max_length} élément(s) au plus attendu(s)",
+    "string_pattern_mismatch": "format attendu : {pattern}",
+    "enum": "valeur attendue parmi : {expected}",
+}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -104,7 +106,10 @@ def translate(error: dict[str, Any]) -> str:
         return str(error["ctx"]["error"])
     if error["type"] == "literal_error":
         return f"valeur attendue parmi : {error['ctx']['expected']}"
-    return _RULES.get(error["type"], error["msg"])
+    if error["type"] in _BOUNDED_RULES:
+        return _BOUNDED_RULES[error["type"]].format(**error.get("ctx", {}))
+    # pydantic's own message is English: never shown; the type names the rule for a developer.
+    return _RULES.get(error["type"], f"valeur non conforme (règle {error['type']})")
 
 
 def problems_from(exc: ValidationError, file: str | Path | None) -> list[InputError]:

@@ -17,27 +17,14 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asn1crypto import x509
-
-from caqes_docs.documents.render import TemplateSet, date_fr, render_docx
 from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
 from caqes_docs.files import write_bytes, write_json
 from caqes_docs.inputs.campaign import Campaign
 from caqes_docs.inputs.models import Contract
 from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path
 from caqes_docs.parties import ROLES
-from caqes_docs.pdf.assemble import DocumentMetadata
-from caqes_docs.pdf.signable import SignableJob, make_signable
-from caqes_docs.registry.amendments import (
-    VOLET_LABELS,
-    amendment_context,
-    plan_amendment,
-    terminated_contract,
-    termination_context,
-    termination_effective_date,
-)
 from caqes_docs.registry.evaluations import EvaluationRecord, evaluations, export_evaluations
 from caqes_docs.registry.store import (
     AMENDMENT,
@@ -54,16 +41,14 @@ from caqes_docs.registry.store import (
     now_iso,
 )
 from caqes_docs.resources import shipped_dir
-from caqes_docs.signatures.verify import (
-    SIGNED as FIELD_SIGNED,
-)
-from caqes_docs.signatures.verify import (
-    VerificationReport,
-    keywords_reference,
-    load_trust_roots,
-    open_pdf,
-    verify_document,
-)
+
+if TYPE_CHECKING:
+    from asn1crypto import x509
+
+    from caqes_docs.signatures.verify import VerificationReport
+
+# Receiving, amending and terminating import pyHanko, docxtpl and LibreOffice's driver inside
+# their functions: ``caqes status`` (this module's status()) answers without loading them.
 
 RECORDED = "enregistré"
 UNCHANGED = "déjà enregistré"
@@ -106,6 +91,10 @@ def receive(
     trust_roots: Sequence[str | Path | x509.Certificate],
 ) -> list[ReceiveOutcome]:
     """Take in each PDF; a refused file is reported and the others still go on."""
+    from asn1crypto import x509
+
+    from caqes_docs.signatures.verify import load_trust_roots
+
     if not trust_roots:
         raise InputError(
             "au moins un certificat racine de confiance est nécessaire pour vérifier les "
@@ -120,6 +109,8 @@ def receive(
 
 
 def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) -> ReceiveOutcome:
+    from caqes_docs.signatures.verify import SIGNED as FIELD_SIGNED
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -173,6 +164,8 @@ def _identified(
 
 
 def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
+    from caqes_docs.signatures.verify import keywords_reference, open_pdf
+
     try:
         claimed = keywords_reference(open_pdf(data, path))
     except CaqesError:
@@ -188,6 +181,8 @@ def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
 def _verify(
     path: Path, document: DocumentRecord, contract: ContractRecord, roots: list[x509.Certificate]
 ) -> VerificationReport:
+    from caqes_docs.signatures.verify import verify_document
+
     campaign: Campaign | None = contract.campaign_model()
     issued = IssuedRecord(
         sha256=document.issued_sha256,
@@ -363,8 +358,11 @@ def status(registry: Registry, campaign: str | None = None) -> StatusReport:
             f"campagne inconnue du registre (connues : {known})", place="--campaign", value=campaign
         )
     rows = []
+    orders: dict[str, tuple[str, ...]] = {}  # one campaign validation each, not one a contract
     for contract in registry.contracts(campaign):
-        order = contract.signing_order()
+        if contract.campaign not in orders:
+            orders[contract.campaign] = contract.signing_order()
+        order = orders[contract.campaign]
         for document in registry.documents(contract.id):
             signatures = {sig.party: sig.signing_time for sig in registry.signatures(document.id)}
             waiting = missing_parties(list(signatures), order)
@@ -441,6 +439,9 @@ def _issue_and_register(
     A PDF left at the same path by an interrupted run, unknown to the registry, is replaced;
     a PDF whose registration fails is removed, so that the command can simply be run again.
     """
+    from caqes_docs.pdf.assemble import DocumentMetadata
+    from caqes_docs.pdf.signable import SignableJob, make_signable
+
     if job.pdf.exists() and registry.document_extended_by(job.pdf.read_bytes()) is None:
         job.pdf.unlink()
     reference = job.consolidated.reference
@@ -486,6 +487,9 @@ def amend(
     templates: Path | None = None,
 ) -> IssuedDocument:
     """Write, convert and register avenant n°k of ``reference``."""
+    from caqes_docs.documents.render import TemplateSet, render_docx
+    from caqes_docs.registry.amendments import amendment_context, plan_amendment
+
     contract = registry.contract(reference)
     _check_can_amend(registry, contract, "avenant")
     version = contract.current_version
@@ -553,6 +557,14 @@ def terminate(
     templates: Path | None = None,
 ) -> IssuedDocument:
     """Write, convert and register the avenant de résiliation of ``volet``."""
+    from caqes_docs.documents.render import date_fr, render_docx
+    from caqes_docs.registry.amendments import (
+        VOLET_LABELS,
+        terminated_contract,
+        termination_context,
+        termination_effective_date,
+    )
+
     contract = registry.contract(reference)
     _check_can_amend(registry, contract, "résiliation")
     version = contract.current_version
@@ -601,6 +613,9 @@ def _check_termination(
     effective: dt.date,
     in_force: list[int],
 ) -> None:
+    from caqes_docs.documents.render import date_fr
+    from caqes_docs.registry.amendments import VOLET_LABELS
+
     def refuse(rule: str) -> InputError:
         return InputError(rule, place="--volet", value=f"{volet} ({VOLET_LABELS[volet]})")
 

@@ -9,14 +9,16 @@ received into the registry; every copy is finally verified.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import write_text
 from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.contract_file import load_contract
 from caqes_docs.inputs.targeting import read_targeting
-from caqes_docs.issued import sidecar_path
+from caqes_docs.issued import read_issued_record, sidecar_path
 from caqes_docs.registry.lifecycle import ReceiveOutcome, StatusReport, receive, status
 from caqes_docs.registry.store import Registry
 from caqes_docs.resources import shipped_dir
@@ -43,12 +45,30 @@ class DemoReport:
 
 
 def example_establishments() -> list[tuple[str, str]]:
-    """(FINESS juridique, name) of every valid establishment of the bundled targeting file."""
+    """(FINESS juridique, name) of every establishment of the bundled examples: the valid
+    ones of the targeting file, then those of the contract files (``examples/*.yaml``, the
+    ones the README's ``generate`` and ``amend`` examples use), each once."""
     examples = shipped_dir("examples")
+    campaign = load_campaign()
     result = read_targeting(
-        examples / TARGETING, load_campaign(), finess_extract=examples / FINESS_EXTRACT
+        examples / TARGETING, campaign, finess_extract=examples / FINESS_EXTRACT
     )
-    return [(t.finess_ej, t.contract.establishment.legal_name) for t in result.accepted]
+    found = {t.finess_ej: t.contract.establishment.legal_name for t in result.accepted}
+    for path in sorted(examples.glob("*.yaml")):
+        establishment = load_contract(path, campaign).establishment
+        found.setdefault(establishment.finess_ej, establishment.legal_name)
+    return list(found.items())
+
+
+def create_example_pki(
+    folder: Path, establishments: Sequence[tuple[str, str]] | None = None
+) -> tuple[DemoPki, Path]:
+    """A test PKI in ``folder`` for ``establishments`` (by default :func:`example_establishments`)
+    and the file holding the password of its ``.p12`` files."""
+    pki = create_demo_pki(folder, establishments or example_establishments(), DEMO_PASSWORD)
+    password_file = folder / "mot-de-passe.txt"
+    write_text(password_file, DEMO_PASSWORD + "\n")
+    return pki, password_file
 
 
 def _fresh(out: Path) -> None:
@@ -101,7 +121,7 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda message: None) -> D
     with Registry.open(registry_path) as registry:
         for role in ("ETAB", "CPAM", "ARS"):
             step(f"Signature {role} de {len(copies)} contrat(s), puis réception…")
-            signatures += _sign_round(role, copies, pki)
+            signatures += _sign_round(role, copies, pki, registry)
             received += receive(list(copies.values()), registry, [pki.root_certificate])
         report = status(registry)
     step("Vérification des copies signées…")
@@ -111,14 +131,35 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda message: None) -> D
     return DemoReport(batch, signatures, received, verified, report, registry_path)
 
 
-def _sign_round(role: str, copies: dict[str, Path], pki: DemoPki) -> list[SignResult]:
+def _sign_round(
+    role: str, copies: dict[str, Path], pki: DemoPki, registry: Registry
+) -> list[SignResult]:
+    # Each party signs its own working copy in place (the issued PDFs stay in contrats/),
+    # with its own certificate: the establishment's, the CPAM of the contract, the ARS.
     password = DEMO_PASSWORD.encode()
+    signers: dict[Path, object] = {}
+    results = []
+    for finess, copy in copies.items():
+        key = _party_key(role, finess, copy, pki, registry)
+        if key not in signers:
+            signers[key] = load_p12(key, password)
+        results += sign_documents(
+            [copy], role, signers[key], output=copy, trust_roots=[pki.root_certificate]
+        )  # type: ignore[arg-type]
+    return results
+
+
+def _party_key(role: str, finess: str, copy: Path, pki: DemoPki, registry: Registry) -> Path:
     if role == "ETAB":
-        results = []
-        for finess, copy in copies.items():
-            own_key = load_p12(pki.establishments[finess], password)
-            results += sign_documents([copy], role, own_key)
-        return results
-    key = pki.cpam if role == "CPAM" else pki.ars
-    assert key is not None
-    return sign_documents(list(copies.values()), role, load_p12(key, password))
+        return pki.establishments[finess]
+    if role == "ARS":
+        assert pki.ars is not None
+        return pki.ars
+    # The CPAM the contract names (the file's reference leads to it), else its département's.
+    campaign = load_campaign()
+    record = read_issued_record(copy)
+    named = None
+    if record is not None and record.reference:
+        named = registry.contract(record.reference).current_version.contract().cpam.name
+    keys = [key for key, cpam in campaign.cpams.items() if cpam.name == named]
+    return pki.cpams[keys[0] if keys else campaign.cpam_for(finess)[0]]
