@@ -15,6 +15,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -180,3 +181,20 @@ def write_csv(target: Path, header: Sequence[str], rows: Iterable[Sequence[objec
     materialised = [list(row) for row in rows]
     write_text(target, csv_text(header, materialised))
     return len(materialised)
+
+
+def zip_bounds_problem(archive: zipfile.ZipFile, *, max_parts: int, max_bytes: int) -> str | None:
+    """Why a zip archive (DOCX, XLSX, ODS) is too big to open, judged before any part is
+    inflated; None when it is within the bounds.
+
+    The central directory states each part's inflated size; zipfile never inflates a part
+    beyond it (a part that lies fails its CRC check), so these sizes bound what readers use.
+    """
+    parts = archive.infolist()
+    if len(parts) > max_parts:
+        return f"{len(parts)} parties dans l’archive (au plus {max_parts})"
+    inflated = sum(part.file_size for part in parts)
+    if inflated > max_bytes:
+        mb = 1024 * 1024
+        return f"{inflated // mb} Mo une fois décompressé (au plus {max_bytes // mb} Mo)"
+    return None

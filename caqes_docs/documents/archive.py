@@ -23,6 +23,7 @@ from docx.oxml.ns import qn
 from lxml import etree
 
 from caqes_docs.errors import TemplateError
+from caqes_docs.files import zip_bounds_problem
 
 # Our models weigh 45-80 KB unpacked; a model with a few high-resolution logos stays far
 # below these bounds, a zip bomb does not.
@@ -54,17 +55,9 @@ class ExternalLink:
 
 def check_bounds(archive: zipfile.ZipFile, name: str) -> None:
     """Refuse an archive with too many parts or too many bytes once inflated."""
-    infos = archive.infolist()
-    if len(infos) > MAX_PARTS:
-        raise TemplateError(
-            f"{name} : modèle refusé, {len(infos)} parties dans l’archive (au plus {MAX_PARTS})"
-        )
-    unpacked = sum(info.file_size for info in infos)
-    if unpacked > MAX_UNPACKED_BYTES:
-        raise TemplateError(
-            f"{name} : modèle refusé, {unpacked // (1024 * 1024)} Mo une fois décompressé "
-            f"(au plus {MAX_UNPACKED_BYTES // (1024 * 1024)} Mo)"
-        )
+    problem = zip_bounds_problem(archive, max_parts=MAX_PARTS, max_bytes=MAX_UNPACKED_BYTES)
+    if problem:
+        raise TemplateError(f"{name} : modèle refusé, {problem}")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from xml.etree import ElementTree
 
 from caqes_docs.errors import InputError
-from caqes_docs.files import reading
+from caqes_docs.files import reading, zip_bounds_problem
 from caqes_docs.inputs.text import character_problem, visible
 from caqes_docs.inputs.validation import InvalidData
 
@@ -345,21 +345,14 @@ def check_archive(data: bytes, path: Path, *, limit: int = MAX_ARCHIVE_BYTES) ->
     The sizes the archive declares can lie, so every part is inflated (and thrown away) by
     zipfile, which stops at the declared size and then checks the part's CRC.
     """
-    too_big = InputError(
-        f"archive refusée : son contenu décompressé dépasse {limit // MB} Mo "
-        "(fichier malveillant ou corrompu ?)",
-        file=path,
-    )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            parts = archive.infolist()
-            if len(parts) > MAX_ARCHIVE_PARTS:
+            problem = zip_bounds_problem(archive, max_parts=MAX_ARCHIVE_PARTS, max_bytes=limit)
+            if problem:
                 raise InputError(
-                    f"archive refusée : plus de {MAX_ARCHIVE_PARTS} parties", file=path
+                    f"archive refusée : {problem} (fichier malveillant ou corrompu ?)", file=path
                 )
-            if sum(part.file_size for part in parts) > limit:
-                raise too_big
-            for part in parts:
+            for part in archive.infolist():
                 with archive.open(part) as stream:
                     while stream.read(1 << 20):
                         pass
