@@ -1490,6 +1490,104 @@ def _annex_table(doc: DocxDocument, number: int, first_header: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The bordereau de signature (caqes_docs/workflows/bordereau.py fills it)
+# ---------------------------------------------------------------------------------------------
+
+BORDEREAU_TITLE = "BORDEREAU DE SIGNATURE"
+BORDEREAU_FOOTER = "Bordereau de signature — {{ reference }} ({{ document }})"
+BORDEREAU_INTRO = (
+    "Ce bordereau atteste les signatures portées par le document ci-dessous, telles que "
+    "l’{{ ars.nom_court }} les a vérifiées le {{ verifie_le }}. Il est scellé par la signature "
+    "électronique de l’{{ ars.nom_court }}."
+)
+# (label, value) lines of the document's table.
+BORDEREAU_FACTS: list[tuple[str, str]] = [
+    ("Référence", "{{ reference }}"),
+    ("Document", "{{ document }}"),
+    ("Établissement", "{{ etablissement }} (FINESS juridique {{ finess_ej }})"),
+    ("Fichier émis", "{{ fichier_emis }}, émis le {{ emis_le }}"),
+    ("SHA-256 du fichier émis", "{{ sha256_emis }}"),
+    ("Copie signée", "{{ fichier_signe }}"),
+    ("SHA-256 de la copie signée", "{{ sha256_signe }}"),
+    ("Résultat de la vérification", "{{ resultat }}"),
+]
+BORDEREAU_SIGNATURE_COLUMNS: list[tuple[int, str]] = [
+    (1500, "Partie"),
+    (4338, "Signataire et certificat"),
+    (2000, "Date et horodatage"),
+    (1800, "Vérification"),
+]
+BORDEREAU_EVENT_COLUMNS: list[tuple[int, str]] = [(2000, "Date"), (7638, "Réception")]
+BORDEREAU_SEAL = "Scellé pour l’{{ ars.nom_court }}"
+BORDEREAU_SIZE = 8  # the digests (64 characters) hold on one line of the table at this size
+
+
+def _bordereau_facts(doc: DocxDocument) -> None:
+    table = _table(doc, [2600, PORTRAIT_WIDTH - 2600])
+    for label, value in BORDEREAU_FACTS:
+        name, text = _row(table, [1, 1])
+        _first(name, label, bold=True, size=BORDEREAU_SIZE)
+        _first(text, value, size=BORDEREAU_SIZE)
+
+
+def _bordereau_signatures(doc: DocxDocument) -> None:
+    doc.add_paragraph("Signatures", style="CAQES Article")
+    table = _table(doc, [width for width, _ in BORDEREAU_SIGNATURE_COLUMNS])
+    headers = _row(table, [1] * len(BORDEREAU_SIGNATURE_COLUMNS), header=True, fill=HEADER_FILL)
+    for cell, (_, header) in zip(headers, BORDEREAU_SIGNATURE_COLUMNS, strict=True):
+        _first(cell, header, bold=True, size=BORDEREAU_SIZE)
+    _tag_row(table, "{%tr for s in signatures %}")
+    party_cell, signer, when, check = _row(table, [1, 1, 1, 1])
+    _first(party_cell, "{{ s.partie }}", bold=True, size=BORDEREAU_SIZE)
+    _first(signer, "{{ s.signataire }}", bold=True, size=BORDEREAU_SIZE)
+    _more(signer, "Certificat : {{ s.sujet }}", size=BORDEREAU_SIZE)
+    _more(signer, "Émetteur : {{ s.emetteur }}", size=BORDEREAU_SIZE)
+    _first(when, "{{ s.date_signature }}", size=BORDEREAU_SIZE)
+    _more(when, "Horodatage : {{ s.horodatage }}", size=BORDEREAU_SIZE)
+    _first(check, "{{ s.verification }}", size=BORDEREAU_SIZE)
+    _more(check, "Révision {{ s.revision }}", size=BORDEREAU_SIZE)
+    _tag_row(table, "{%tr endfor %}")
+
+
+def _bordereau_events(doc: DocxDocument) -> None:
+    doc.add_paragraph("Réceptions enregistrées au registre", style="CAQES Article")
+    table = _table(doc, [width for width, _ in BORDEREAU_EVENT_COLUMNS])
+    headers = _row(table, [1, 1], header=True, fill=HEADER_FILL)
+    for cell, (_, header) in zip(headers, BORDEREAU_EVENT_COLUMNS, strict=True):
+        _first(cell, header, bold=True, size=BORDEREAU_SIZE)
+    _tag_row(table, "{%tr for e in evenements %}")
+    when, what = _row(table, [1, 1])
+    _first(when, "{{ e.date }}", size=BORDEREAU_SIZE)
+    _first(what, "{{ e.detail }}", size=BORDEREAU_SIZE)
+    _tag_row(table, "{%tr endfor %}")
+
+
+def _bordereau_seal(doc: DocxDocument) -> None:
+    """The ARS's column of the signature block only: the bordereau is sealed by the ARS."""
+    seal = doc.add_paragraph(BORDEREAU_SEAL)
+    seal.runs[0].bold = True
+    seal.paragraph_format.space_before = Pt(14)
+    seal.paragraph_format.keep_with_next = True
+    table = _table(doc, [PORTRAIT_WIDTH // 3], border="BFBFBF")
+    (cell,) = _row(table, [1])
+    _anchor(cell, "/s3_ARS/", space_before=Pt(6))
+    _anchor(cell, "/d3_ARS/", space_before=SIGNATURE_HEIGHT)
+
+
+def build_bordereau() -> DocxDocument:
+    """The proof of signature of a complete document, one page, sealed by the ARS."""
+    doc = _new_document("Bordereau de signature", landscape=False, footer=BORDEREAU_FOOTER)
+    doc.add_paragraph(BORDEREAU_TITLE, style="CAQES Titre")
+    intro = doc.add_paragraph(BORDEREAU_INTRO)
+    intro.paragraph_format.space_after = Pt(10)
+    _bordereau_facts(doc)
+    _bordereau_signatures(doc)
+    _bordereau_events(doc)
+    _bordereau_seal(doc)
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing and checking
 # ---------------------------------------------------------------------------------------------
 
@@ -1499,6 +1597,7 @@ BUILDERS: dict[str, Callable[[], DocxDocument]] = {
     "annexes/annexe2.docx": lambda: build_annex(2),
     "templates/avenant.docx": build_amendment,
     "templates/resiliation.docx": build_termination,
+    "templates/bordereau.docx": build_bordereau,
 }
 
 

@@ -64,6 +64,14 @@ class SignatureSettings(Model):
         return self
 
 
+class ReminderSettings(Model):
+    """When the parties awaited are reminded by mail (caqes_docs/workflows/reminders.py)."""
+
+    first_delay_days: int = Field(7, ge=1, le=365, alias="premier_delai_jours")
+    interval_days: int = Field(7, ge=1, le=365, alias="intervalle_jours")
+    max_reminders: int = Field(3, ge=0, le=20, alias="nombre_max")
+
+
 class Campaign(Model):
     name: Text = Field(alias="nom")
     region: Text
@@ -82,6 +90,8 @@ class Campaign(Model):
     signature: SignatureSettings = Field(default_factory=SignatureSettings)
     # the annual evaluation's settings per year (caqes_docs/inputs/results.py)
     incentives: Incentives = Field(default_factory=dict, alias="interessement")
+    # reminders by mail to the parties awaited (caqes relances)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings, alias="relances")
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:

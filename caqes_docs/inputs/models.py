@@ -7,6 +7,7 @@ templates as its alias, so that a validation error names the key the officer wro
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -51,7 +52,30 @@ def _file_name(value: str) -> str:
     return value
 
 
+# A pragmatic shape check (no DNS): one address, nom@domaine.tld, as mail servers accept it.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def _email(value: object) -> object:
+    """An optional e-mail contact: blank is none; anything else must be one address."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("adresse électronique attendue (texte)")
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError(
+            "adresse électronique mal formée (une seule adresse, de la forme nom@domaine.fr)"
+        )
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_as_text), Field(min_length=1), AfterValidator(_printable)]
+Email = Annotated[str | None, BeforeValidator(_email)]
+"""An optional e-mail contact of a party (the portal's mails, caqes_docs/web/mail.py)."""
 OptionalText = Annotated[str, BeforeValidator(_as_text), AfterValidator(_printable)]
 Reference = Annotated[str, BeforeValidator(_as_text), AfterValidator(_file_name)]
 """A contract's reference: it names the contract's files."""
@@ -72,6 +96,7 @@ class Party(Model):
     name: Text = Field(alias="nom")
     address: Text = Field(alias="adresse")
     representative: Representative = Field(alias="representant")
+    email: Email = None
 
 
 class Ars(Party):
@@ -90,6 +115,7 @@ class Establishment(Model):
     representative: Representative = Field(alias="representant")
     sites: list[Site] = Field(min_length=1)
     cpam: str | None = None
+    email: Email = None
 
     @model_validator(mode="after")
     def _sites_unique(self) -> Establishment:

@@ -55,11 +55,14 @@ IDENTITY_COLUMNS = (
     "representant",
     "qualite_representant",
     "cpam",
+    "email_etab",  # optional: where the portal's mails to the establishment go
 )
 VOLET2_COLUMN = "volet_parcours"
 # Establishment-level text: a value given on several rows must be the same everywhere;
 # an empty cell takes the establishment's value (merged cells come out empty but the first).
-SHARED_TEXT = ("raison_sociale", "adresse", "representant", "qualite_representant", "cpam")
+SHARED_TEXT = (
+    "raison_sociale", "adresse", "representant", "qualite_representant", "cpam", "email_etab",
+)  # fmt: skip
 FILLED_BY_EXTRACT = ("raison_sociale", "adresse")
 DEFAULT_TITLE = "Directeur"
 
@@ -597,6 +600,7 @@ _COLUMN_OF = {
     "representant.nom": "representant",
     "representant.qualite": "qualite_representant",
     "cpam": "cpam",
+    "email": "email_etab",
     "nom": "nom_et",
     "finess": "finess_et",
 }
@@ -675,6 +679,7 @@ def _assess(group: _Group, ctx: _Context) -> TargetedContract | RefusedEstablish
         },
         "sites": [{"finess": s, "nom": n} for s, n in zip(group.sites, names, strict=True)],
         "cpam": identity["cpam"],
+        "email": identity["email_etab"] or None,
     }
     try:
         contract = build_contract(

@@ -230,6 +230,12 @@ class DocumentRecord:
         """« contrat », « avenant n°2 », « résiliation volet 1 (avenant n°3) »."""
         return _label(self.kind, self.number, self.volet)
 
+    @property
+    def bordereau_path(self) -> Path:
+        """``X.bordereau.pdf`` beside the issued ``X.pdf``: the proof of signature, once the
+        document is complete (caqes_docs/workflows/bordereau.py)."""
+        return self.issued_path.with_name(f"{self.issued_path.stem}.bordereau.pdf")
+
 
 @dataclass(frozen=True)
 class VersionRecord:
@@ -1026,6 +1032,9 @@ class Registry:
             "taille": document.issued_size,
             "emis_le": document.issued_at,
             "fichier_signe": str(document.signed_path) if document.signed_path else None,
+            "bordereau": (
+                str(document.bordereau_path) if document.bordereau_path.is_file() else None
+            ),
             "date_signature_prevue": (
                 document.signature_date.isoformat() if document.signature_date else None
             ),

@@ -1,0 +1,468 @@
+"""The « bordereau de signature »: one sealed page that proves who signed a document, and when.
+
+When a document of the registry (contract, avenant, résiliation) is signed by every party,
+:func:`issue_bordereau` writes ``X.bordereau.pdf`` beside its issued ``X.pdf`` and signed copy
+``X.signe.pdf``: a one-page PDF/A made like the contracts (the officer-editable model
+``templates/bordereau.docx``, LibreOffice, one empty field ``s3_ARS``), then sealed by the ARS
+key. Its facts are those of :func:`~caqes_docs.signatures.verify.verify_document` on the
+signed copy (what ``caqes verify --json`` prints), plus each certificate's issuer and the
+revision each signature covers, and the receipt events of the registry.
+
+The bordereau's Keywords name the document and the SHA-256 of the issued file and of the
+signed copy it describes: :func:`check_bordereau` verifies the ARS seal and that the signed
+copy beside it (or the one given) is exactly that copy. A bordereau moved next to another
+contract does not match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from caqes_docs.errors import CaqesError, SigningError, VerificationError
+from caqes_docs.files import local_time
+from caqes_docs.issued import IssuedRecord, read_issued_record, write_issued_record
+from caqes_docs.parties import party
+from caqes_docs.registry.store import SIGNED, DocumentRecord, Registry
+from caqes_docs.resources import shipped_dir
+
+TEMPLATE = "bordereau.docx"
+BORDEREAU_EVENT = "bordereau"
+# The registry's events that tell how the signatures came in.
+RECEIPT_EVENTS = ("dépôt", "signature", "contresignature", "signé")
+MAX_EVENTS = 12  # what one page holds; the full journal is in ``caqes export``
+VALID = "valide"
+_KEYWORD = re.compile(r"(\w+)=([^;]*)")
+
+
+# --- the facts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureFact:
+    """One party's signature as the bordereau states it."""
+
+    role: str
+    party: str
+    signer: str
+    subject: str
+    issuer: str
+    signing_time: dt.datetime | None
+    timestamp_time: dt.datetime | None
+    verification: str
+    """« valide », or the verifier's problems."""
+    revision: int
+    """The revision the signature covers (1 = the issued file)."""
+    revisions: int
+    covered_bytes: int
+
+
+@dataclass(frozen=True)
+class EventFact:
+    time: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class BordereauFacts:
+    reference: str
+    document: str
+    establishment: str
+    finess_ej: str
+    ars: str
+    issued_file: str
+    issued_sha256: str
+    issued_at: str
+    signed_file: str
+    signed_sha256: str
+    verified_at: dt.datetime
+    ok: bool
+    problems: list[str]
+    signatures: list[SignatureFact]
+    events: list[EventFact] = field(default_factory=list)
+
+    def keywords(self) -> str:
+        """What :func:`check_bordereau` reads back from the sealed PDF."""
+        return (
+            f"CAQES; bordereau; reference={self.reference}; finess_ej={self.finess_ej}; "
+            f"document={self.document}; emis_sha256={self.issued_sha256}; "
+            f"copie_sha256={self.signed_sha256}"
+        )
+
+    def context(self) -> dict[str, Any]:
+        """The variables of ``templates/bordereau.docx``."""
+        return {
+            "reference": self.reference,
+            "document": self.document,
+            "etablissement": self.establishment,
+            "finess_ej": self.finess_ej,
+            "ars": {"nom_court": self.ars},
+            "fichier_emis": self.issued_file,
+            "emis_le": _when(self.issued_at),
+            "sha256_emis": self.issued_sha256,
+            "fichier_signe": self.signed_file,
+            "sha256_signe": self.signed_sha256,
+            "verifie_le": _when(self.verified_at),
+            "resultat": (
+                "toutes les signatures sont valides" if self.ok else "; ".join(self.problems)
+            ),
+            "signatures": [
+                {
+                    "partie": sig.party,
+                    "signataire": sig.signer,
+                    "sujet": sig.subject,
+                    "emetteur": sig.issuer,
+                    "date_signature": _when(sig.signing_time),
+                    "horodatage": _when(sig.timestamp_time) if sig.timestamp_time else "aucun",
+                    "verification": sig.verification,
+                    "revision": (
+                        f"{sig.revision} sur {sig.revisions} (octets 0 à {sig.covered_bytes})"
+                    ),
+                }
+                for sig in self.signatures
+            ],
+            "evenements": [
+                {"date": _when(event.time), "detail": event.detail}
+                for event in self.events[-MAX_EVENTS:]
+            ],
+        }
+
+
+def _when(moment: dt.datetime | str | None) -> str:
+    return local_time(moment).strftime("%d/%m/%Y %H:%M:%S") if moment else "—"
+
+
+def registered_issue(registry: Registry, document: DocumentRecord) -> IssuedRecord:
+    """The issued record of ``document`` as the registry holds it."""
+    return IssuedRecord(
+        sha256=document.issued_sha256,
+        size=document.issued_size,
+        source=f"registre, {document.label} {document.reference}",
+        reference=document.reference,
+        finess_ej=registry.contract(document.reference).finess_ej,
+    )
+
+
+def bordereau_facts(
+    registry: Registry, document: DocumentRecord, trust_roots: Sequence[Any]
+) -> BordereauFacts:
+    """The facts of ``document``'s signed copy, verified now against the registry's record."""
+    from caqes_docs.signatures.verify import verify_document
+
+    if document.signed_path is None or not document.signed_path.is_file():
+        raise VerificationError(f"{document.reference} {document.label} : aucune copie signée")
+    contract = registry.contract(document.reference)
+    campaign = contract.campaign_model()
+    signed = document.signed_path
+    report = verify_document(
+        signed,
+        trust_roots=trust_roots,
+        issued=registered_issue(registry, document),
+        finess_ej=contract.finess_ej,
+        campaign=campaign,
+        cpam=contract.current_version.contract().cpam.name,
+        order=contract.signing_order(),
+    )
+    data = signed.read_bytes()
+    certificates = _certificates(data, signed)
+    signatures = []
+    for sig in report.signatures:
+        issuer, revision, revisions, covered = certificates.get(sig.field, ("", 0, 0, 0))
+        signatures.append(
+            SignatureFact(
+                role=sig.role,
+                party=sig.party,
+                signer=sig.signer or "",
+                subject=sig.subject or "",
+                issuer=issuer,
+                signing_time=sig.signing_time,
+                timestamp_time=sig.timestamp_time,
+                verification="; ".join(sig.problems) or (VALID if sig.intact else "non signée"),
+                revision=revision,
+                revisions=revisions,
+                covered_bytes=covered,
+            )
+        )
+    return BordereauFacts(
+        reference=document.reference,
+        document=document.label,
+        establishment=contract.establishment,
+        finess_ej=contract.finess_ej,
+        ars=contract.current_version.contract().ars.short_name,
+        issued_file=document.issued_path.name,
+        issued_sha256=document.issued_sha256,
+        issued_at=document.issued_at,
+        signed_file=signed.name,
+        signed_sha256=hashlib.sha256(data).hexdigest(),
+        verified_at=dt.datetime.now().astimezone().replace(microsecond=0),
+        ok=report.ok and report.complete,
+        problems=report.all_problems(),
+        signatures=signatures,
+        events=[
+            EventFact(event.time, event.kind, event.detail)
+            for event in registry.events(document_id=document.id)
+            if event.kind in RECEIPT_EVENTS
+        ],
+    )
+
+
+def _certificates(data: bytes, name: Path) -> dict[str, tuple[str, int, int, int]]:
+    """Per signature field: the certificate's issuer, the revision signed (1-based), the
+    document's revisions and the bytes covered — what the verification report leaves out."""
+    from caqes_docs.signatures.verify import open_pdf, read_signature_fields
+
+    reader = open_pdf(data, name)
+    fields = read_signature_fields(reader, name)
+    total = reader.xrefs.total_revisions
+    found = {}
+    for field_name, signature in fields.embedded.items():
+        start, length = signature.byte_range[2], signature.byte_range[3]
+        found[field_name] = (
+            signature.signer_cert.issuer.human_friendly,
+            signature.signed_revision + 1,
+            total,
+            int(start) + int(length),
+        )
+    return found
+
+
+# --- issuing and sealing ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedBordereau:
+    document: DocumentRecord
+    path: Path
+    sha256: str
+    facts: BordereauFacts
+
+
+def issue_bordereau(
+    registry: Registry,
+    document: DocumentRecord,
+    signer: Any,
+    trust_roots: Sequence[Any],
+    *,
+    templates: Path | None = None,
+) -> IssuedBordereau:
+    """Write, seal with ``signer`` (the ARS key) and record the bordereau of ``document``.
+
+    The document must be signed by every party and its signed copy valid against
+    ``trust_roots``; an existing bordereau is never replaced. Raises a CaqesError in French.
+    """
+    target = document.bordereau_path
+    if document.status != SIGNED:
+        raise VerificationError(
+            f"{document.reference} {document.label} : pas encore signé par toutes les parties"
+        )
+    if target.exists():
+        raise VerificationError(f"{target} existe déjà : un bordereau n'est jamais remplacé")
+    facts = bordereau_facts(registry, document, trust_roots)
+    if not facts.ok:
+        raise VerificationError(
+            f"{document.reference} {document.label} : la copie signée ne tient pas, pas de "
+            f"bordereau ({'; '.join(facts.problems)})"
+        )
+    contract = registry.contract(document.reference)
+    campaign = contract.campaign_model()
+    with tempfile.TemporaryDirectory(prefix="caqes-bordereau-") as work:
+        unsigned = Path(work) / target.name
+        _make_pdf(facts, templates or shipped_dir("templates"), unsigned, campaign)
+        seal(unsigned, target, signer, trust_roots, campaign)
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    with registry.transaction():
+        registry.add_event(
+            document.contract_id,
+            document.id,
+            BORDEREAU_EVENT,
+            f"bordereau de signature scellé par l'ARS : {target.name} (SHA-256 {digest})",
+        )
+    return IssuedBordereau(document, target, digest, facts)
+
+
+def _make_pdf(facts: BordereauFacts, templates: Path, output: Path, campaign: Any) -> None:
+    """The one-page PDF/A with its empty ``s3_ARS`` field, and its issued record beside it."""
+    from caqes_docs.documents.render import render_docx
+    from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
+    from caqes_docs.pdf.convert import convert_many
+    from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
+
+    docx = output.with_suffix(".docx")
+    render_docx(templates / TEMPLATE, facts.context(), docx)
+    [converted] = list(convert_many([docx], output.parent / "pdf", workers=1))
+    if not converted.ok or converted.pdf is None:
+        raise CaqesError(f"bordereau de {facts.reference} : {converted.message()}")
+    part = Part.from_file(converted.pdf, "Bordereau de signature", output.name)
+    ars = party("ARS")
+    anchors = find_anchors(part.pdf, [ars.signature_anchor, ars.date_anchor], source=part.name)
+    geometry = campaign.signature.fields.geometry() if campaign else FieldGeometry()
+    placements = plan_fields(anchors, geometry, [ars], source=part.name)
+    metadata = DocumentMetadata(
+        title=f"Bordereau de signature — {facts.document} {facts.reference}",
+        subject=f"Preuve de signature du {facts.document} du contrat CAQES {facts.reference}",
+        keywords=facts.keywords(),
+    )
+    moment = dt.datetime.now().astimezone().replace(microsecond=0)
+    pdf = assemble([part], metadata, placements, now=moment)
+    output.write_bytes(pdf)
+    write_issued_record(
+        output,
+        IssuedRecord(
+            sha256=hashlib.sha256(pdf).hexdigest(),
+            size=len(pdf),
+            source=output.name,
+            reference=facts.reference,
+            finess_ej=facts.finess_ej,
+            file_name=output.name,
+            issued_at=moment.isoformat(),
+        ),
+    )
+
+
+def seal(
+    unsigned: Path, target: Path, signer: Any, trust_roots: Sequence[Any], campaign: Any
+) -> None:
+    """Sign the bordereau's only field, ``s3_ARS``, as ``caqes sign --role ARS`` does."""
+    from caqes_docs.signatures.signing import sign_documents
+
+    [result] = sign_documents(
+        [unsigned], "ARS", signer, output=target, trust_roots=trust_roots, campaign=campaign
+    )
+    if not result.ok:
+        target.unlink(missing_ok=True)
+        raise SigningError(f"bordereau {target.name} : scellement impossible ({result.error})")
+
+
+def issue_missing(
+    registry: Registry,
+    signer: Any,
+    trust_roots: Sequence[Any],
+    references: Iterable[str] | None = None,
+) -> tuple[list[IssuedBordereau], list[str]]:
+    """A bordereau for every complete document that has none: (issued, French failures)."""
+    wanted = set(references) if references is not None else None
+    issued, failures = [], []
+    for document in missing_bordereaux(registry):
+        if wanted is not None and document.reference not in wanted:
+            continue
+        try:
+            issued.append(issue_bordereau(registry, document, signer, trust_roots))
+        except CaqesError as exc:
+            failures.append(f"{document.reference} {document.label} : {exc}")
+    return issued, failures
+
+
+def missing_bordereaux(registry: Registry) -> list[DocumentRecord]:
+    """Documents signed by every party whose bordereau is not written yet."""
+    return [
+        document
+        for document in registry.documents()
+        if document.status == SIGNED and not document.bordereau_path.exists()
+    ]
+
+
+# --- checking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BordereauCheck:
+    """Whether a bordereau is sealed by the ARS and describes ``contract`` (``ok``: both)."""
+
+    path: Path
+    contract: Path | None
+    sealed: bool
+    matches: bool
+    reference: str | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.sealed and self.matches
+
+
+def described_copy(bordereau: Path) -> Path:
+    """``X.signe.pdf`` for ``X.bordereau.pdf``: the signed copy it is stored beside."""
+    stem = bordereau.name.removesuffix(".pdf").removesuffix(".bordereau")
+    return bordereau.with_name(f"{stem}.signe.pdf")
+
+
+def check_bordereau(
+    bordereau: str | Path,
+    contract: str | Path | None = None,
+    *,
+    trust_roots: Sequence[Any] = (),
+    campaign: Any = None,
+) -> BordereauCheck:
+    """Verify the ARS seal of ``bordereau`` and that it describes ``contract`` byte for byte.
+
+    ``contract`` defaults to the signed copy beside the bordereau (:func:`described_copy`).
+    """
+    from caqes_docs.signatures.verify import SIGNED as FIELD_SIGNED
+    from caqes_docs.signatures.verify import verify_document
+
+    path = Path(bordereau)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VerificationError(f"{path} : lecture impossible ({exc.strerror or exc})") from None
+    claims = bordereau_claims(data, path)
+    if "copie_sha256" not in claims:
+        raise VerificationError(f"{path} : ce PDF n'est pas un bordereau de signature CAQES")
+    record = read_issued_record(path) or _first_revision(data, path)
+    seal_report = verify_document(path, trust_roots=trust_roots, issued=record, campaign=campaign)
+    problems = [f"sceau : {problem}" for problem in seal_report.all_problems()]
+    sealed = seal_report.ok and [
+        sig.role for sig in seal_report.signatures if sig.status == FIELD_SIGNED
+    ] == ["ARS"]
+    if not sealed and not problems:
+        problems.append("sceau : le bordereau n'est pas scellé par l'ARS")
+    copy = Path(contract) if contract is not None else described_copy(path)
+    matches = False
+    try:
+        digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+    except OSError:
+        problems.append(f"copie signée {copy.name} introuvable à côté du bordereau")
+    else:
+        matches = digest == claims["copie_sha256"]
+        if not matches:
+            problems.append(
+                f"le bordereau ne correspond pas à {copy.name} : il décrit la copie signée "
+                f"{claims.get('reference', '?')} ({claims.get('document', '?')}) de SHA-256 "
+                f"{claims['copie_sha256']}, ce fichier a le SHA-256 {digest}"
+            )
+    return BordereauCheck(path, copy, sealed, matches, claims.get("reference"), problems)
+
+
+def bordereau_claims(data: bytes, name: Path) -> dict[str, str]:
+    """The ``key=value`` pairs of the bordereau's Keywords."""
+    from caqes_docs.signatures.verify import open_pdf
+
+    try:
+        keywords = str(open_pdf(data, name).trailer["/Info"].get("/Keywords", ""))
+    except (CaqesError, KeyError, TypeError, AttributeError):
+        return {}
+    return {key: value.strip() for key, value in _KEYWORD.findall(keywords)}
+
+
+def _first_revision(data: bytes, name: Path) -> IssuedRecord:
+    """Without its issued record beside it, the bordereau as made ends with the last revision
+    before the seal's: the seal covers it, and everything after the seal is judged as usual."""
+    from caqes_docs.signatures.verify import open_pdf, read_signature_fields
+
+    seal = read_signature_fields(open_pdf(data, name), name).embedded.get(party("ARS").field)
+    end = data.rfind(b"%%EOF", 0, int(seal.byte_range[1])) if seal is not None else -1
+    if end < 0:
+        raise VerificationError(f"{name} : le bordereau n'est pas scellé par l'ARS")
+    end += len(b"%%EOF")
+    while data[end : end + 1] in (b"\r", b"\n"):
+        end += 1
+    return IssuedRecord(
+        hashlib.sha256(data[:end]).hexdigest(), end, source=f"{name.name}, avant le sceau"
+    )

@@ -1,0 +1,200 @@
+"""What mail is due, read from the registry alone: invitations, reminders, receipts, completions.
+
+Every message the exchange sends is a consequence of the registry's state, and every message
+sent is an event of the registry (kind ``courriel``, its key at the end of the detail). So the
+mail due at a given moment is what the state calls for minus what the journal says was sent:
+
+- an **invitation** to the party whose turn it is (the first one of the signing order that
+  has not signed), once per document and party;
+- **reminders** to that party, as the campaign's ``relances`` section says: the first one
+  ``premier_delai_jours`` after it became awaited (or after its invitation, if later), then
+  every ``intervalle_jours``, at most ``nombre_max``;
+- a **receipt** to each party whose signature was recorded;
+- a **completion** notice to each of the parties once the document is signed by all.
+
+A second run at the same moment finds nothing due: the first one's sends are in the journal.
+A failed send (event ``courriel en échec``) is not a send: the next run tries again. The clock
+is a parameter, so that tests and ``--dry-run`` can ask « what would be due on that day ».
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from caqes_docs.inputs.campaign import ReminderSettings
+from caqes_docs.parties import party
+from caqes_docs.registry.store import (
+    ISSUED,
+    SIGNED,
+    SIGNING,
+    ContractRecord,
+    DocumentRecord,
+    Registry,
+    missing_parties,
+)
+
+MAIL_SENT = "courriel"
+MAIL_FAILED = "courriel en échec"
+
+INVITATION = "invitation"
+REMINDER = "relance"
+RECEIPT = "accusé de réception"
+COMPLETION = "achèvement"
+REFUSAL = "refus"
+KINDS = (INVITATION, REMINDER, RECEIPT, COMPLETION, REFUSAL)
+
+_KEY = re.compile(r"\[clé ([^\]]+)\]\s*$")
+
+
+@dataclass(frozen=True)
+class Due:
+    """One message due: its kind, its document and the party it goes to."""
+
+    kind: str
+    document: DocumentRecord
+    contract: ContractRecord
+    role: str
+    number: int = 0
+    """The reminder's number (1, 2, …); 0 for the other kinds."""
+    since: dt.datetime | None = None
+    """Since when the party is awaited (invitations and reminders)."""
+    item: int | None = None
+    """What the message is about beyond the document (a refused upload's ID)."""
+
+    @property
+    def key(self) -> str:
+        """What the journal records, so that the message is sent once."""
+        key = f"{self.kind}:{self.document.id}:{self.role}"
+        if self.kind == REMINDER:
+            key += f":{self.number}"
+        if self.item is not None:
+            key += f":{self.item}"
+        return key
+
+    @property
+    def party_name(self) -> str:
+        return party(self.role).name
+
+    def describe(self) -> str:
+        """One French line for ``caqes relances --dry-run``."""
+        what = f"relance n°{self.number}" if self.kind == REMINDER else self.kind
+        since = f", attendue depuis le {self.since:%d/%m/%Y}" if self.since else ""
+        return (
+            f"{self.document.reference} {self.document.label} : {what} → {self.party_name}{since}"
+        )
+
+
+def mark(key: str) -> str:
+    """The end of a mail event's detail that names its key."""
+    return f"[clé {key}]"
+
+
+def sent_mail(registry: Registry) -> dict[str, list[dt.datetime]]:
+    """Key → times of each successful send, from the journal."""
+    sent: dict[str, list[dt.datetime]] = defaultdict(list)
+    for event in registry.events():
+        if event.kind != MAIL_SENT:
+            continue
+        found = _KEY.search(event.detail)
+        if found:
+            sent[found.group(1)].append(dt.datetime.fromisoformat(event.time))
+    return sent
+
+
+def due_mail(registry: Registry, now: dt.datetime | None = None) -> list[Due]:
+    """Everything the registry's state calls for at ``now`` (aware) that was not sent yet."""
+    now = now or dt.datetime.now().astimezone()
+    sent = sent_mail(registry)
+    contracts = {contract.id: contract for contract in registry.contracts()}
+    settings: dict[str, tuple[tuple[str, ...], ReminderSettings | None]] = {}
+    due: list[Due] = []
+    for document in registry.documents():
+        contract = contracts[document.contract_id]
+        if contract.campaign not in settings:  # one campaign validation each, not a contract
+            campaign = contract.campaign_model()
+            reminders = campaign.reminders if campaign is not None else None
+            settings[contract.campaign] = (contract.signing_order(), reminders)
+        order, reminders = settings[contract.campaign]
+        due += _document_due(registry, document, contract, order, reminders, sent, now)
+    return due
+
+
+def _document_due(
+    registry: Registry,
+    document: DocumentRecord,
+    contract: ContractRecord,
+    order: tuple[str, ...],
+    reminders: ReminderSettings | None,
+    sent: dict[str, list[dt.datetime]],
+    now: dt.datetime,
+) -> list[Due]:
+    signatures = registry.signatures(document.id)
+    due = [
+        item
+        for item in (Due(RECEIPT, document, contract, sig.party) for sig in signatures)
+        if item.key not in sent
+    ]
+    if document.status == SIGNED:
+        due += [
+            item
+            for item in (Due(COMPLETION, document, contract, role) for role in order)
+            if item.key not in sent
+        ]
+        return due
+    if document.status not in (ISSUED, SIGNING):
+        return due
+    waiting = missing_parties([sig.party for sig in signatures], order)
+    if not waiting:
+        return due
+    role = waiting[0]
+    since = dt.datetime.fromisoformat(
+        max((sig.recorded_at for sig in signatures), default=document.issued_at)
+    )
+    invitation = Due(INVITATION, document, contract, role, since=since)
+    if invitation.key not in sent:
+        return [*due, invitation]
+    reminder = next_reminder(invitation, reminders, sent, now)
+    return [*due, reminder] if reminder is not None else due
+
+
+def next_reminder(
+    invitation: Due,
+    reminders: ReminderSettings | None,
+    sent: dict[str, list[dt.datetime]],
+    now: dt.datetime,
+) -> Due | None:
+    """The reminder due at ``now`` after ``invitation`` was sent, if any."""
+    if reminders is None or invitation.since is None:
+        return None
+
+    def reminder(number: int) -> Due:
+        document, contract, role = invitation.document, invitation.contract, invitation.role
+        return Due(REMINDER, document, contract, role, number, since=invitation.since)
+
+    done = 0
+    while reminder(done + 1).key in sent:
+        done += 1
+    if done >= reminders.max_reminders:
+        return None
+    # From when the party became awaited, or from its invitation when that came later.
+    base = max(invitation.since, min(sent[invitation.key]))
+    when = base + dt.timedelta(days=reminders.first_delay_days + done * reminders.interval_days)
+    if done:  # runs missed for weeks send one reminder, not all of them at once
+        last = max(sent[reminder(done).key])
+        when = max(when, last + dt.timedelta(days=reminders.interval_days))
+    return reminder(done + 1) if now >= when else None
+
+
+def last_reminders(registry: Registry) -> dict[int, dt.datetime]:
+    """Document ID → time of its last reminder sent (for the dashboard)."""
+    last: dict[int, dt.datetime] = {}
+    for key, times in sent_mail(registry).items():
+        kind, _, rest = key.partition(":")
+        if kind != REMINDER:
+            continue
+        document_id = int(rest.split(":", 1)[0])
+        last[document_id] = max(max(times), last.get(document_id, max(times)))
+    return last
