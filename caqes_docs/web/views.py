@@ -62,8 +62,15 @@ def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
     response.write("\ufeff")
     writer = csv.writer(response, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([[_inert(value) for value in row] for row in rows])
     return response
+
+
+def _inert(value: Any) -> Any:
+    """A cell Excel will not run as a formula: names come from hostile spreadsheets."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _library_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -444,3 +444,11 @@ def test_the_demo_gets_an_officer_and_a_link_per_party(portal: Portal) -> None:
     token = demo.links[0][3].rsplit("/lien/", 1)[1].rstrip("/")
     assert demo.links[0][0] in text(Client().get(page(token)))
     assert str(portal.folder) in str(settings.CAQES_REGISTRY)
+
+
+def test_csv_exports_do_not_carry_formulas(portal: Portal) -> None:
+    from caqes_docs.web.views import _csv
+
+    response = _csv("x.csv", ["nom"], [['=HYPERLINK("http://x")'], ["@SUM(A1)"], ["CHU"]])
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[1:] == [['\'=HYPERLINK("http://x")'], ["'@SUM(A1)"], ["CHU"]]
