@@ -1,0 +1,293 @@
+"""Signing tools from outside caqes, run for real on a contract's signature fields.
+
+In real life the establishment and the CPAM sign their copy with whatever they have and mail it
+back. Each tool here fills one EXISTING field (``s1_ETAB``, ``s2_CPAM``, ``s3_ARS``) of a PDF
+with a PKCS#12 credential, with that tool's defaults or usual options:
+
+- poppler's ``pdfsig -sign`` (what Okular uses), with and without ``-etsi``; the key is
+  imported into a throw-away NSS database with ``certutil -N`` and ``pk12util``;
+- Apache PDFBox 2.0 from Debian (``libpdfbox2-java``), through ``tests/java/PdfBoxSigner.java``
+  run as a single-file Java program: visible, invisible, and certifying (DocMDP P=2);
+- pyHanko's command line (``pyhanko sign addsig``): approval, ``--certify``, ``--use-pades``,
+  and ``--use-pades`` with a timestamp;
+- a reproduction of Adobe Acrobat's conventions, see :func:`sign_like_acrobat`.
+
+A tool is one entry of :data:`TOOLS`; adding a tool is adding one entry. Every tool is called
+as ``tool(source, target, field, credential, context)``: ``context`` carries what only some
+tools use (whether the field is the first one, a timestamp authority's URL).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from io import BytesIO
+from pathlib import Path
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields as sig_fields
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, SimpleSigner
+from pyhanko.sign.signers.pdf_byterange import BuildProps
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.stamp import TextStampStyle
+
+JAVA_DIR = Path(__file__).parent / "java"
+JAVA_SIGNER = JAVA_DIR / "PdfBoxSigner.java"
+# Debian's libpdfbox2-java and libbcpkix-java (with its bcprov and bcutil dependencies).
+JARS = ("pdfbox2", "fontbox2", "commons-logging", "bcprov", "bcpkix", "bcutil")
+JAVA_SHARE = Path("/usr/share/java")
+PYHANKO = Path(sys.executable).with_name("pyhanko")  # pyhanko-cli, in the same environment
+TIMEOUT = 120
+
+
+class ToolError(RuntimeError):
+    """A signing tool failed; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A PKCS#12 file holding a key, its certificate and the issuing CA, and its password."""
+
+    p12: Path
+    password: str
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What some tools need beyond the file and the key."""
+
+    first: bool = True
+    """Whether the field is the first one signed: only then may a tool certify."""
+    tsa_url: str | None = None
+
+
+Tool = Callable[[Path, Path, str, Credential, ToolContext], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One signature of a chain: the field, the signer's credential, the file written."""
+
+    field: str
+    credential: Credential
+    target: Path
+
+
+def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=TIMEOUT, check=False, **kwargs
+    )
+    if result.returncode != 0:
+        raise ToolError(f"{command[0]} : statut {result.returncode}\n{result.stderr}")
+    return result
+
+
+# --- poppler ----------------------------------------------------------------------------------
+
+
+def nss_database(directory: Path, credential: Credential) -> str:
+    """An NSS database in ``directory`` holding the credential; returns its ``sql:`` path."""
+    _run(["certutil", "-N", "-d", f"sql:{directory}", "--empty-password"])
+    _run(
+        ["pk12util", "-i", str(credential.p12), "-d", f"sql:{directory}", "-W", credential.password]
+    )
+    listing = _run(["certutil", "-L", "-d", f"sql:{directory}"]).stdout
+    # The user certificate (with its key) is the one marked "u,u,u".
+    nick = next(
+        line[: -len("u,u,u")].strip() for line in listing.splitlines() if line.endswith("u,u,u")
+    )
+    return nick
+
+
+def sign_with_pdfsig(
+    source: Path,
+    target: Path,
+    field: str,
+    credential: Credential,
+    context: ToolContext,
+    *,
+    etsi: bool = False,
+) -> None:
+    """``pdfsig -sign FIELD`` as Okular does it: adbe.pkcs7.detached, or ETSI with ``-etsi``."""
+    with tempfile.TemporaryDirectory(prefix="caqes-nss-") as nss:
+        nick = nss_database(Path(nss), credential)
+        command = ["pdfsig", "-nssdir", f"sql:{nss}", "-nick", nick, "-sign", field]
+        command += ["-reason", "Signature du contrat CAQES"]
+        if etsi:
+            command.append("-etsi")
+        _run([*command, str(source), str(target)])
+
+
+# --- Apache PDFBox ----------------------------------------------------------------------------
+
+
+def pdfbox_classpath() -> str:
+    return os.pathsep.join(str(JAVA_SHARE / f"{jar}.jar") for jar in JARS)
+
+
+def sign_with_pdfbox(
+    source: Path,
+    target: Path,
+    field: str,
+    credential: Credential,
+    context: ToolContext,
+    *,
+    mode: str = "visible",
+) -> None:
+    """PDFBox's example signers (tests/java/PdfBoxSigner.java)."""
+    pdfbox_chain(mode, source, [Step(field, credential, target)], first=context.first)
+
+
+def pdfbox_chain(mode: str, source: Path, steps: list[Step], *, first: bool = True) -> None:
+    """Each step signs the previous step's output, in one JVM run (a JVM start costs seconds).
+
+    ``certify`` applies to the first field only: PDFBox refuses DocMDP once a signature exists,
+    so later fields are signed ``invisible``.
+    """
+    java = shutil.which("java") or "java"
+    arguments: list[str] = []
+    for index, step in enumerate(steps):
+        step_mode = mode if mode != "certify" or (first and index == 0) else "invisible"
+        arguments += [
+            step_mode,
+            str(source),
+            str(step.target),
+            str(step.credential.p12),
+            step.credential.password,
+            step.field,
+        ]
+        source = step.target
+    # PDFBox builds a font cache on first use, in the user's home unless told otherwise.
+    env = {**os.environ, "JAVA_TOOL_OPTIONS": f"-Dpdfbox.fontcache={tempfile.gettempdir()}"}
+    _run([java, "-cp", pdfbox_classpath(), str(JAVA_SIGNER), *arguments], env=env)
+
+
+# --- pyHanko's command line ---------------------------------------------------------------------
+
+
+def sign_with_pyhanko_cli(
+    source: Path,
+    target: Path,
+    field: str,
+    credential: Credential,
+    context: ToolContext,
+    *,
+    certify: bool = False,
+    pades: bool = False,
+    timestamp: bool = False,
+) -> None:
+    """``pyhanko sign addsig --field FIELD --existing-only [--certify] [--use-pades]
+    [--timestamp-url URL] pkcs12 …``; ``--certify`` only on the first field."""
+    command = [str(PYHANKO), "sign", "addsig", "--field", field, "--existing-only"]
+    if certify and context.first:
+        command.append("--certify")
+    if pades:
+        command.append("--use-pades")
+    if timestamp:
+        if context.tsa_url is None:
+            raise ToolError("pyhanko --timestamp-url : aucune autorité d'horodatage donnée")
+        command += ["--timestamp-url", context.tsa_url]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as passfile:
+        passfile.write(credential.password)
+        passfile.flush()
+        command += [
+            "pkcs12",
+            "--passfile",
+            passfile.name,
+            str(source),
+            str(target),
+            str(credential.p12),
+        ]
+        _run(command)
+
+
+# --- Adobe Acrobat's conventions -----------------------------------------------------------------
+
+
+ACROBAT_BUILD = BuildProps(name="Adobe Acrobat Pro", revision="2023.008.20470")
+
+
+def sign_like_acrobat(
+    source: Path, target: Path, field: str, credential: Credential, context: ToolContext
+) -> None:
+    """What Adobe Acrobat writes when a party signs, reproduced with pyHanko's library.
+
+    Acrobat cannot run here. The conventions reproduced, and how:
+
+    - the first signature certifies, "form fill-in and signing allowed" (DocMDP P=2): the
+      catalog's ``/Perms /DocMDP`` points to the signature dictionary, whose ``/Reference``
+      holds the ``/SigRef`` with ``/TransformMethod /DocMDP`` (pyHanko's certification);
+    - ``/SubFilter /ETSI.CAdES.detached`` ("CAdES-equivalent", Acrobat DC's default format),
+      with ``/Prop_Build /App`` naming the application (``BuildProps``);
+    - a full widget appearance: the field's ``/AP /N`` form shows "Signé numériquement par …"
+      and the date in the field's own rectangle (a text stamp without border; Acrobat nests
+      the same text in ``/FRM``, ``/n0``, ``/n2`` forms, which is not reproduced);
+    - ``/AcroForm /SigFlags 3`` (signatures exist, append only);
+    - ``/DSS`` added LATER, in a revision of its own after the signature, as Acrobat's
+      "Ajouter les informations de vérification" does: the certificates of the chain (our
+      test CAs publish no revocation data, so no OCSP response or CRL).
+    """
+    signer = SimpleSigner.load_pkcs12(str(credential.p12), passphrase=credential.password.encode())
+    assert signer is not None, credential.p12
+    metadata = PdfSignatureMetadata(
+        field_name=field,
+        md_algorithm="sha256",
+        subfilter=sig_fields.SigSeedSubFilter.PADES,
+        certify=context.first,
+        docmdp_permissions=sig_fields.MDPPerm.FILL_FORMS,
+        app_build_props=ACROBAT_BUILD,
+        reason="Je suis l'auteur de ce document",
+        location="Bordeaux",
+    )
+    style = TextStampStyle(
+        stamp_text="Signé numériquement par\n%(signer)s\nDate : %(ts)s",
+        timestamp_format="%Y.%m.%d %H:%M:%S %z",
+        border_width=0,
+    )
+    writer = IncrementalPdfFileWriter(BytesIO(source.read_bytes()), strict=False)
+    signed = BytesIO()
+    PdfSigner(metadata, signer, stamp_style=style).sign_pdf(
+        writer, existing_fields_only=True, output=signed
+    )
+    # Later, in its own revision: the validation data (certificates of the chain).
+    reader = PdfFileReader(signed, strict=False)
+    embedded = next(sig for sig in reader.embedded_signatures if sig.field_name == field)
+    certificates = [signer.signing_cert, *signer.cert_registry]
+    DocumentSecurityStore.add_dss(signed, embedded.pkcs7_content, certs=certificates, strict=False)
+    target.write_bytes(signed.getvalue())
+
+
+# --- the tools ----------------------------------------------------------------------------------
+
+TOOLS: dict[str, Tool] = {
+    "pdfsig": sign_with_pdfsig,
+    "pdfsig-etsi": partial(sign_with_pdfsig, etsi=True),
+    "pdfbox-visible": partial(sign_with_pdfbox, mode="visible"),
+    "pdfbox-invisible": partial(sign_with_pdfbox, mode="invisible"),
+    "pdfbox-certify": partial(sign_with_pdfbox, mode="certify"),
+    "pyhanko-cli": sign_with_pyhanko_cli,
+    "pyhanko-cli-certify": partial(sign_with_pyhanko_cli, certify=True),
+    "pyhanko-cli-pades": partial(sign_with_pyhanko_cli, pades=True),
+    "pyhanko-cli-pades-timestamp": partial(sign_with_pyhanko_cli, pades=True, timestamp=True),
+    "acrobat-like": sign_like_acrobat,
+}
+"""Each tool by name; the tests parametrize over these names."""
+
+
+def sign_chain(tool: str, source: Path, steps: list[Step], tsa_url: str | None = None) -> None:
+    """Sign each step's field on top of the previous step's file, starting from ``source``."""
+    if tool.startswith("pdfbox-"):
+        pdfbox_chain(tool.removeprefix("pdfbox-"), source, steps)
+        return
+    for index, step in enumerate(steps):
+        TOOLS[tool](
+            source, step.target, step.field, step.credential, ToolContext(index == 0, tsa_url)
+        )
+        source = step.target
