@@ -53,7 +53,6 @@ from caqes_docs.workflows.evaluation import (
     UP_TO_DATE,
     evaluate,
     letter_state,
-    neutralise,
 )
 from caqes_docs.workflows.incentives import check_rows, compute_year, contracts_of_year
 
@@ -653,12 +652,6 @@ def test_caqes_sign_signs_the_letter_as_ars(run: Run, demo_signers: dict, demo_p
     assert letter_state(letter, None, None) is not None or result.output == letter
 
 
-def test_neutralise_formula_looking_text() -> None:
-    assert neutralise('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
-    assert neutralise("@SUM(A1)") == "'@SUM(A1)"
-    assert neutralise("-500") == "-500" and neutralise("Clinique") == "Clinique"
-
-
 def _load_builder() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "build_evaluation_templates", ROOT / "tools" / "build_evaluation_templates.py"
@@ -734,25 +727,30 @@ def test_check_template_knows_the_evaluation_models(tmp_path: Path) -> None:
 def test_cli_exit_status_says_refused_rows_and_unreadable_files(run: Run) -> None:
     from click.testing import CliRunner
 
-    from caqes_docs.cli.evaluation import evaluate_command
+    from caqes_docs.cli import main
 
     def caqes(results: Path) -> tuple[int, str]:
         arguments = [
-            str(results), "--annee", "2023", "--campaign", str(run.campaign_file),
+            "evaluate", str(results), "--annee", "2023", "--campaign", str(run.campaign_file),
             "--out", str(run.out), "--modulation", str(run.modulation),
             "--registry", str(run.registry),
         ]  # fmt: skip
-        outcome = CliRunner().invoke(evaluate_command, arguments)
+        outcome = CliRunner().invoke(main, arguments)
         return outcome.exit_code, outcome.output
 
     status, output = caqes(run.results)
     assert status == 0, output
     assert "580,01" in output and "à jour" in output
-    status, output = caqes(_results(run.directory, RESULTS + "330990011;;GEN;;;;101;\n", "r.csv"))
+    shown = CliRunner().invoke(main, ["status", "--registry", str(run.registry)]).output
+    assert "Évaluations annuelles" in shown
+    assert "CAQES-NA-2022-330990011  2023  n°1        580,01\u00a0€  notification émise" in shown
+    bad = RESULTS + '330990011;;GEN;;;;=HYPERLINK("http://x");\n'
+    status, output = caqes(_results(run.directory, bad, "r.csv"))
     assert status == 1, output
     assert "Refusé : r.csv : resultats, ligne 13, colonne atteinte" in output
     rejects = (run.out / "rejets-evaluation-2023.csv").read_text(encoding="utf-8-sig")
     assert "établissement non notifié à cause de ses autres lignes (ligne 13)" in rejects
+    assert ';"\'=HYPERLINK(""http://x"")";' in rejects  # shown as text, never run
     status, output = caqes(_results(run.directory, "finess;total\n1;2\n", "illisible.csv"))
     assert status == 2, output
     assert "Erreur : " in output and "colonne" in output

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION, reports_errors
-from caqes_docs.errors import InputError
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION
+from caqes_docs.cli.runtime import input_errors_are_unreadable
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 
 def _table(report: EvaluationReport) -> Table:
-    # Imported here, as in every command module: ``caqes --help`` imports this module.
     from rich.table import Table
 
     from caqes_docs.documents.amounts import euros
@@ -40,21 +39,25 @@ def _table(report: EvaluationReport) -> Table:
 
 
 @click.command("evaluate", context_settings=CONTEXT)
-@click.argument("resultats", type=EXISTING_FILE)
+@click.argument("resultats", type=EXISTING_FILE, metavar="RESULTATS")
 @click.option(
-    "--annee", type=click.IntRange(2000, 2100), required=True, help="Année évaluée, ex. 2023."
-)
-@click.option("--campaign", "campagne", type=EXISTING_FILE, help="Fichier de campagne (YAML).")
+    "--annee", type=click.IntRange(2000, 2100), required=True, metavar="ANNEE",
+    help="Année évaluée, ex. 2023.",
+)  # fmt: skip
 @click.option(
-    "--out", "sortie", type=DIRECTORY, default=None,
+    "--campaign", "campagne", type=EXISTING_FILE, metavar="FICHIER",
+    help="Fichier de campagne (YAML) avec sa section interessement.",
+)  # fmt: skip
+@click.option(
+    "--out", "sortie", type=DIRECTORY, default=None, metavar="DOSSIER",
     help="Dossier de sortie (par défaut : evaluation-ANNEE).",
 )  # fmt: skip
 @click.option(
-    "--modulation", type=EXISTING_FILE,
-    help="Modulations du directeur général (CSV : finess_ej, taux, motif).",
+    "--modulation", type=EXISTING_FILE, metavar="FICHIER",
+    help="Modulations du directeur général (finess_ej, taux, motif), si le classeur n'a pas "
+    "de feuille modulation.",
 )  # fmt: skip
 @REGISTRY_OPTION
-@reports_errors
 def evaluate_command(
     resultats: Path,
     annee: int,
@@ -65,25 +68,23 @@ def evaluate_command(
 ) -> None:
     """Évalue l'ANNEE à partir du fichier de RESULTATS et calcule l'intéressement.
 
-    Pour chaque établissement sous contrat cette année-là : le rapport d'évaluation et la
-    lettre de notification à signer par l'ARS (PDF/A). Aussi : interessements-ANNEE.csv et
-    .xlsx, evaluation-ANNEE.json, rejets-evaluation-ANNEE.csv et une synthèse en graphiques.
-    Relancer avec les mêmes fichiers ne change rien ; une notification signée n'est jamais
-    remplacée. Statut : 0 sans refus, 1 s'il y a des refus, 2 si un fichier est illisible.
+    RESULTATS : classeur (XLSX, ODS, XLS ; feuille resultats, et modulation s'il y a lieu)
+    ou CSV. Pour chaque établissement sous contrat cette année-là : le rapport d'évaluation
+    et la lettre de notification à signer par l'ARS (PDF/A). Aussi : interessements-ANNEE.csv
+    et .xlsx, evaluation-ANNEE.json, rejets-evaluation-ANNEE.csv et une synthèse en
+    graphiques. Relancer avec les mêmes fichiers ne change rien ; une notification signée
+    n'est jamais remplacée. Statut : 0 sans refus, 1 s'il y a des refus, 2 si un fichier est
+    illisible.
     """
+    input_errors_are_unreadable()
     from rich.console import Console
 
     from caqes_docs.workflows.evaluation import BLOCKED, FAILED, evaluate
 
-    try:
-        report = evaluate(
-            resultats, annee, campaign_file=campagne, out_dir=sortie,
-            modulation_file=modulation, registry=registre,
-        )  # fmt: skip
-    except InputError as exc:
-        for line in str(exc).splitlines():
-            click.echo(f"Erreur : {line}", err=True)
-        sys.exit(2)
+    report = evaluate(
+        resultats, annee, campaign_file=campagne, out_dir=sortie,
+        modulation_file=modulation, registry=registre,
+    )  # fmt: skip
     for refusal in report.refusals:
         click.echo(f"Refusé : {refusal}", err=True)
     for outcome in report.outcomes:
@@ -91,12 +92,9 @@ def evaluate_command(
             click.echo(f"{outcome.status.capitalize()} : {outcome.finess_ej} : {outcome.message}")
     console = Console()
     if not console.is_terminal:
-        console = Console(width=100)
+        console = Console(width=100)  # into a file or a pipe: no wrapping at 80 columns
     console.print(_table(report))
     for path in report.files.values():
         click.echo(f"Écrit : {path}")
     if report.problems:
         sys.exit(1)
-
-
-COMMANDS = (evaluate_command,)

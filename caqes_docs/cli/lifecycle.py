@@ -161,6 +161,14 @@ def status_table(report: StatusReport, width: int) -> str:
         f"en attente de signature : {waiting}.",
         "Détail (statut, date d'effet, dernier événement) : caqes status --csv ou --json.",
     ]
+    if report.evaluations:  # caqes evaluate: the live evaluation of each contract and year
+        from caqes_docs.documents.amounts import euros
+
+        lines += ["", "Évaluations annuelles (intéressement notifié)"]
+        lines += [
+            f"{e.reference}  {e.year}  n°{e.number}  {euros(e.total):>14}  {e.status}"
+            for e in report.evaluations
+        ]
     return "\n".join(lines)
 
 

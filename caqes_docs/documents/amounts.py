@@ -39,8 +39,3 @@ def rate(fraction: Decimal) -> str:
 def plain(amount: Decimal) -> str:
     """Two decimals with a dot, for JSON: ``1234.5`` → ``"1234.50"``."""
     return f"{to_cent(amount):.2f}"
-
-
-def spreadsheet(amount: Decimal) -> str:
-    """Two decimals with a decimal comma, no thousands separator, for a French CSV."""
-    return plain(amount).replace(".", ",")

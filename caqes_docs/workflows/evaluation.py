@@ -22,15 +22,13 @@ is corrected; the others are.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import glob
 import hashlib
 import io
 import json
-import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -42,11 +40,11 @@ from caqes_docs.documents.amounts import (
     percent,
     plain,
     rate,
-    spreadsheet,
+    to_cent,
 )
 from caqes_docs.documents.render import build_context
 from caqes_docs.errors import InputError
-from caqes_docs.files import write_bytes
+from caqes_docs.files import csv_text, write_bytes
 from caqes_docs.inputs.campaign import Campaign, load_campaign
 from caqes_docs.inputs.contract_file import load_contract
 from caqes_docs.inputs.results import (
@@ -525,24 +523,6 @@ def evaluate(
 
 # --- the run's files ------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
-
-
-def neutralise(value: str) -> str:
-    """A text a spreadsheet would take for a formula, made inert with a leading apostrophe."""
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-def _csv_bytes(header: Sequence[str], rows: Iterable[Sequence[str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([neutralise(str(cell)) for cell in row] for row in rows)
-    return buffer.getvalue().encode("utf-8-sig")
-
 
 def _same_content(path: Path, data: bytes) -> bool:
     """Whether ``path`` holds ``data``: a rerun with the same inputs rewrites nothing."""
@@ -552,15 +532,16 @@ def _same_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def _amount_rows(report: EvaluationReport) -> list[tuple[str, str, str, str, str, str]]:
+def _amount_rows(report: EvaluationReport) -> list[tuple[object, ...]]:
+    """Amounts as Decimals with their cents: the CSV writer gives them a decimal comma."""
     return [
         (
             record.finess_ej,
             record.establishment,
-            spreadsheet(record.national),
-            spreadsheet(record.regional),
-            decimal_fr(Decimal(record.data["modulation"]["taux"])),
-            spreadsheet(record.total),
+            to_cent(record.national),
+            to_cent(record.regional),
+            Decimal(record.data["modulation"]["taux"]),
+            to_cent(record.total),
         )
         for record in report.notified
     ]
@@ -710,8 +691,9 @@ def _write_outputs(report: EvaluationReport, checked: CheckedRows) -> None:
     it shows.
     """
     out, year = report.out_dir, report.year
-    amounts = _csv_bytes(AMOUNT_COLUMNS, _amount_rows(report))
-    rejects = _csv_bytes(REJECT_COLUMNS, _reject_rows(report, checked))
+    # UTF-8 with its mark, « ; », decimal comma, formula-looking text made inert
+    amounts = csv_text(AMOUNT_COLUMNS, _amount_rows(report)).encode("utf-8")
+    rejects = csv_text(REJECT_COLUMNS, _reject_rows(report, checked)).encode("utf-8")
     details = json.dumps(_json_data(report, checked), ensure_ascii=False, indent=2) + "\n"
     texts = {
         "montants_csv": (out / f"interessements-{year}.csv", amounts),
