@@ -146,7 +146,10 @@ def signed_stand_in(roles: tuple[str, ...]) -> bytes:
     with tempfile.TemporaryDirectory() as work:
         pdf = build_stand_in_contract(Path(work))
         for role in roles:
-            (result,) = sign_documents([pdf], role, demo_signer_set()[role])
+            (result,) = sign_documents(
+                [pdf], role, demo_signer_set()[role], output=pdf,
+                trust_roots=[_demo_pki().root_certificate],
+            )  # fmt: skip
             assert result.ok, result.error
         return pdf.read_bytes()
 

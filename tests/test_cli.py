@@ -87,21 +87,29 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
     assert code == 0, stdout
     pdf = out / "CAQES-NA-2022-640990016.pdf"
     assert pdf.exists() and (out / "CAQES-NA-2022-640990016.emission.json").exists()
-    assert "CAQES-NA-2022-640990016.pdf, CAQES-NA-2022-640990016.emission.json" in stdout
+    assert f"CAQES-NA-2022-640990016 : PDF à signer : {pdf}" in stdout
+    assert "fiche d'émission : CAQES-NA-2022-640990016.emission.json" in stdout
 
     code, stdout, _ = run("demo-pki", str(pki), "--etablissement", "640990016:Clinique")
     assert code == 0, stdout
     password = str(pki / "mot-de-passe.txt")
 
-    def sign(role: str, p12: str) -> tuple[int, str, str]:
-        return run("sign", str(pdf), "--role", role, "--p12", str(pki / p12),
-                   "--password-file", password)  # fmt: skip
+    def sign(role: str, p12: str, source: Path = pdf) -> tuple[int, str, str]:
+        return run("sign", str(source), "--role", role, "--p12", str(pki / p12),
+                   "--password-file", password, "--trust", str(pki / "root-ca.pem"))  # fmt: skip
 
-    code, _, err = sign("CPAM", "cpam.p12")
+    # Each signature goes to a new file beside its input (X.signe-<partie>.pdf): the issued
+    # PDF is never overwritten. The clinic's CPAM is the Bayonne one.
+    issued_bytes = pdf.read_bytes()
+    code, _, err = sign("CPAM", "cpam-64-bayonne.p12")
     assert code == 1 and "hors ordre" in err and "Établissement" in err
     assert sign("ETAB", "etab-640990016.p12")[0] == 0
-    code, _, err = sign("ETAB", "etab-640990016.p12")
+    assert pdf.read_bytes() == issued_bytes
+    pdf = out / "CAQES-NA-2022-640990016.signe-etab.pdf"
+    code, _, err = sign("ETAB", "etab-640990016.p12", pdf)
     assert code == 1 and "déjà" in err
+    code, _, err = sign("CPAM", "cpam.p12", pdf)
+    assert code == 1 and "CPAM de Bayonne" in err  # the Gironde CPAM is not this contract's
 
     code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"))
     assert code == 0, stdout
@@ -114,8 +122,9 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
     code, stdout, _ = run("verify", str(pdf), "--no-trust-check")
     assert code == 0 and "confiance NON VÉRIFIÉE" in stdout
 
-    assert sign("CPAM", "cpam.p12")[0] == 0
-    assert sign("ARS", "ars.p12")[0] == 0
+    assert sign("CPAM", "cpam-64-bayonne.p12", pdf)[0] == 0
+    assert sign("ARS", "ars.p12", out / "CAQES-NA-2022-640990016.signe-cpam.pdf")[0] == 0
+    pdf = out / "CAQES-NA-2022-640990016.signe-ars.pdf"
     code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"), "--json")
     assert code == 0
     [report] = json.loads(stdout)

@@ -21,7 +21,9 @@ from pathlib import Path
 import pdfplumber
 import pytest
 from click.testing import CliRunner
-from pyhanko.sign.signers import Signer
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer
 from pypdf import PdfWriter
 
 from caqes_docs.cli import main
@@ -31,7 +33,7 @@ from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
 from caqes_docs.inputs.models import Contract
 from caqes_docs.issued import IssuedRecord, load_issued_record, write_issued_record
-from caqes_docs.parties import ROLES
+from caqes_docs.parties import ROLES, party
 from caqes_docs.pdf.assemble import contract_metadata
 from caqes_docs.pdf.signable import SignableJob, make_signable
 from caqes_docs.registry.amendments import (
@@ -79,12 +81,12 @@ class Issued:
     copies: dict[str, bytes]  # the copy each party returns, after signing
 
 
-def sign_chain(pdf: Path, signers: dict[str, Signer]) -> dict[str, Path]:
+def sign_chain(pdf: Path, signers: dict[str, Signer], root: Path) -> dict[str, Path]:
     """Each party signs the previous party's copy; its sidecar comes along."""
     copies, source = {}, pdf
     for role in ROLES:
         target = pdf.with_name(f"{pdf.stem}-{role}.pdf")
-        [result] = sign_documents([source], role, signers[role], output=target)
+        [result] = sign_documents([source], role, signers[role], output=target, trust_roots=[root])
         assert result.ok, result.error
         copies[role] = source = target
     return copies
@@ -97,9 +99,15 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     work = tmp_path_factory.mktemp("pki")
     pki = create_demo_pki(work, [(e.finess_ej, e.legal_name) for e in finess], PASSWORD)
     assert pki.cpam is not None and pki.ars is not None
-    cpam, ars = load_p12(pki.cpam, PASSWORD), load_p12(pki.ars, PASSWORD)
+    ars = load_p12(pki.ars, PASSWORD)
+    # Each contract's own CPAM signs it: the one it names, else its département's.
+    cpams = {e.finess_ej: e.cpam or campaign.cpam_for(e.finess_ej)[0] for e in finess}
     signers = {
-        ej: {"ETAB": load_p12(path, PASSWORD), "CPAM": cpam, "ARS": ars}
+        ej: {
+            "ETAB": load_p12(path, PASSWORD),
+            "CPAM": load_p12(pki.cpams[cpams[ej]], PASSWORD),
+            "ARS": ars,
+        }
         for ej, path in pki.establishments.items()
     }
     other = create_demo_pki(work / "autre", [(finess[0].finess_ej, "Imposteur")], PASSWORD)
@@ -130,7 +138,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> dict[str, Is
     assert all(result.ok for result in results), [result.error for result in results]
     out: dict[str, Issued] = {}
     for (name, contract), job in zip(contracts.items(), jobs, strict=True):
-        copies = sign_chain(job.output, keys.signers[contract.establishment.finess_ej])
+        copies = sign_chain(job.output, keys.signers[contract.establishment.finess_ej], keys.root)
         out[name] = Issued(
             contract,
             job.output.read_bytes(),
@@ -302,10 +310,12 @@ def _foreign_pdf() -> bytes:
 
 
 def _signed_by(signer: Signer, source: Path, role: str = "ETAB") -> bytes:
-    target = source.with_name(f"{source.stem}-{role}-autre.pdf")
-    [result] = sign_documents([source], role, signer, output=target)
-    assert result.ok, result.error
-    return target.read_bytes()
+    """``source`` signed by pyHanko directly: caqes' own ``sign`` refuses a wrong party."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(source.read_bytes()))
+    metadata = PdfSignatureMetadata(field_name=party(role).field, subfilter=SigSeedSubFilter.PADES)
+    out = io.BytesIO()
+    PdfSigner(metadata, signer).sign_pdf(writer, existing_fields_only=True, output=out)
+    return out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -490,7 +500,7 @@ def test_an_avenant_must_take_effect_before_the_contract_ends(
 
 
 def _sign_and_receive(world: World, name: str, pdf: Path, *roles: str) -> list:
-    copies = sign_chain(pdf, world.signers(name))
+    copies = sign_chain(pdf, world.signers(name), world.keys.root)
     return world.receive(*(copies[role] for role in roles))
 
 
@@ -529,7 +539,7 @@ def test_avenants_are_numbered_and_become_current_once_signed(world: World) -> N
     with pytest.raises(RegistryError, match="avenant n°1 est encore en attente de signature"):
         terminate(world.registry, reference, 2, dt.date(2024, 6, 1))
 
-    copies = sign_chain(first.pdf, world.signers(CHU))
+    copies = sign_chain(first.pdf, world.signers(CHU), world.keys.root)
     [partial] = world.receive(copies["CPAM"])
     assert partial.status == RECORDED and not partial.complete
     assert world.registry.contract(reference).current_version.number == 1

@@ -17,6 +17,7 @@ from conftest_pki import (
     CHANGES,
     FINESS,
     PASSWORD,
+    _demo_pki,
     add_annotation,
     add_signature_field,
     append_change,
@@ -32,6 +33,7 @@ from pyhanko.sign.validation import read_certification_data
 from pypdf import PdfReader
 
 from caqes_docs.errors import InputError, SigningError
+from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import IssuedRecord, sidecar_path
 from caqes_docs.signatures import signing
 from caqes_docs.signatures.pki import create_demo_pki
@@ -50,6 +52,8 @@ RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
 def sign_one(path: Path, role: str, signer, **options) -> object:
+    """Sign ``path`` in place (an explicit output), trusting the demo PKI unless told."""
+    options = {"output": path, "trust_roots": [_demo_pki().root_certificate], **options}
     (result,) = sign_documents([path], role, signer, **options)
     return result
 
@@ -262,14 +266,15 @@ def test_a_tampered_earlier_signature_is_refused(tmp_path: Path, demo_signers) -
     position = data.index(marker, issued_size) + len(marker) + 3
     data[position] = ord("9") if data[position] != ord("9") else ord("8")
     pdf = build_stand_in_contract(tmp_path, content=bytes(data))
-    error = refused(pdf, "CPAM", demo_signers["CPAM"], "n'est plus valide")
-    assert "altéré" in error
+    error = refused(pdf, "CPAM", demo_signers["CPAM"], "le document ne tient pas")
+    assert "s1_ETAB (Établissement) : le contenu signé a été altéré" in error
 
 
 def test_content_added_after_a_signature_is_refused(tmp_path: Path, demo_signers) -> None:
     pdf = build_stand_in_contract(tmp_path, content=add_annotation(signed_stand_in(("ETAB",))))
-    error = refused(pdf, "CPAM", demo_signers["CPAM"], "n'est plus valide")
-    assert "modification après signature" in error
+    error = refused(pdf, "CPAM", demo_signers["CPAM"], "le document ne tient pas")
+    assert "document modifié après la dernière signature : objet" in error
+    assert "ajouté (Annot)" in error
 
 
 @pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
@@ -278,8 +283,7 @@ def test_content_added_before_the_first_signature_is_refused(
 ) -> None:
     # The file still extends the issued bytes: only the analysis of what follows them sees it.
     contract.write_bytes(append_change(contract.read_bytes(), change))
-    error = refused(contract, "ETAB", demo_signers["ETAB"], "modifié depuis son émission")
-    assert "avant la première signature" in error
+    refused(contract, "ETAB", demo_signers["ETAB"], "document modifié depuis son émission")
 
 
 @pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
@@ -290,7 +294,7 @@ def test_content_changed_within_the_first_signature_is_refused(
     # intact, and its own analysis only sees what comes after it.
     certified = certify_with_change(contract.read_bytes(), change, demo_signers["ETAB"])
     contract.write_bytes(certified)
-    refused(contract, "CPAM", demo_signers["CPAM"], "modifié depuis son émission")
+    refused(contract, "CPAM", demo_signers["CPAM"], "document modifié avant la signature s1_ETAB")
 
 
 def test_a_file_changed_since_issued_is_refused(contract: Path, demo_signers) -> None:
@@ -298,7 +302,7 @@ def test_a_file_changed_since_issued_is_refused(contract: Path, demo_signers) ->
     position = data.index(b"LibreOffice")
     data[position : position + 11] = b"LibreOffjce"
     contract.write_bytes(bytes(data))
-    refused(contract, "ETAB", demo_signers["ETAB"], "modifié depuis son émission")
+    refused(contract, "ETAB", demo_signers["ETAB"], "ne prolonge pas la version émise")
 
 
 def test_without_issued_record_signing_says_how_to_give_one(contract: Path, demo_signers) -> None:
@@ -321,7 +325,9 @@ def test_one_failure_does_not_stop_the_batch(tmp_path: Path, demo_signers) -> No
     results = sign_documents([bad, good], "ETAB", demo_signers["ETAB"])
     assert [r.ok for r in results] == [False, True]
     assert "déjà signé" in results[0].error
-    assert verify_document(good).signatures[0].status == "signé"
+    assert results[1].output == tmp_path / "bon.signe-etab.pdf"
+    assert verify_document(results[1].output).signatures[0].status == "signé"
+    assert not (tmp_path / "mauvais.signe-etab.pdf").exists()
 
 
 def test_output_leaves_the_input_untouched(contract: Path, demo_signers, tmp_path: Path) -> None:
@@ -372,7 +378,7 @@ def test_p12_with_a_wrong_password_is_refused(demo_pki) -> None:
 def test_signing_through_a_pkcs11_token(contract: Path, softhsm_token, demo_pki) -> None:
     token = softhsm_token
     with open_pkcs11(token.module, token.label, token.key_label, token.pin) as signer:
-        results = sign_documents([contract], "ETAB", signer)
+        results = sign_documents([contract], "ETAB", signer, output=contract)
     assert results[0].ok, results[0].error
     report = verify_document(contract, trust_roots=[demo_pki.root_certificate])
     etab = report.signatures[0]
@@ -438,6 +444,7 @@ def test_level_b_lta_then_the_next_party_signs(contract: Path, loopback_pki) -> 
             level="B-LTA",
             tsa_url=loopback_pki.tsa_url,
             validation_context=validation_context_for([root]),
+            trust_roots=[root],
         )
         assert result.ok, result.error
     report = verify_document(contract, trust_roots=[root])
@@ -549,15 +556,15 @@ def test_demo_pki_subjects_carry_the_parties(demo_pki) -> None:
         return cert.subject.rfc4514_string()
 
     assert f"FINESS-{FINESS}" in subject(demo_pki.establishments[FINESS])
-    assert "O=ARS Nouvelle-Aquitaine" in subject(demo_pki.ars)
+    assert "O=Agence Régionale de Santé Nouvelle-Aquitaine" in subject(demo_pki.ars)
     assert "O=CPAM" in subject(demo_pki.cpam)
     assert b"PRIVATE KEY" not in demo_pki.root_certificate.read_bytes()
-    assert sorted(p.name for p in demo_pki.root_certificate.parent.iterdir()) == [
-        "ars.p12",
-        "cpam.p12",
-        f"etab-{FINESS}.p12",
-        "root-ca.pem",
-    ]
+    cpams = load_campaign().cpams
+    assert sorted(p.name for p in demo_pki.root_certificate.parent.iterdir()) == sorted(
+        ["ars.p12", "cpam.p12", f"etab-{FINESS}.p12", "root-ca.pem"]
+        + [f"cpam-{key}.p12" for key in cpams]
+    )
+    assert f"O={cpams['17'].name}" in subject(demo_pki.cpams["17"])
 
 
 def test_demo_pki_refuses_bad_establishments(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ from conftest_pki import (
 )
 
 from caqes_docs.errors import VerificationError
+from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import IssuedRecord, sidecar_path
+from caqes_docs.signatures.binding import IdentitySettings
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.signatures.verify import verify_document
 
@@ -62,7 +64,8 @@ def test_a_complete_contract_is_ok_and_trusted(tmp_path: Path, demo_pki) -> None
     assert [s.intact for s in report.signatures] == [True] * 3
     assert [s.trust for s in report.signatures] == ["oui"] * 3
     assert etab.modification_level == "remplissage et signature des champs restants"
-    assert ars.modification_level == "aucune"
+    assert ars.modification_level == "remplissage et signature des champs restants"
+    assert report.trust_checked and not report.lenient_reading
     assert etab.signing_time <= cpam.signing_time <= ars.signing_time
     assert ars.timestamp_time is None
 
@@ -93,9 +96,30 @@ def test_signer_must_match_the_party(tmp_path: Path) -> None:
     assert report.signatures[0].party_match == "non conforme"
     only_problem_mentions(report, "ne correspond pas à la partie Établissement")
 
-    rules = {"CPAM": "CPAM de la Gironde", "ARS": "ARS Bretagne"}
-    report = verify_document(pdf, rules=rules)
+    campaign = load_campaign().model_copy(deep=True)
+    identities = IdentitySettings.model_validate(
+        {"ARS": {"attribut": "organizationName", "valeur": "ARS Bretagne"}}
+    )
+    signature = campaign.signature.model_copy(update={"identities": identities})
+    campaign = campaign.model_copy(update={"signature": signature})
+    report = verify_document(pdf, campaign=campaign)
     assert [s.party_match for s in report.signatures] == ["conforme", "conforme", "non conforme"]
+    only_problem_mentions(report, "attendu : organizationName=ARS Bretagne")
+
+
+def test_a_finess_merely_contained_in_the_subject_does_not_bind(tmp_path: Path) -> None:
+    # The establishment's certificate says FINESS-330781196: another FINESS it contains, or
+    # the same FINESS in another attribute, binds nobody.
+    pdf = contract_with(tmp_path, ("ETAB",))
+    assert verify_document(pdf, finess_ej="33078119").signatures[0].party_match == "non conforme"
+    campaign = load_campaign()
+    identities = IdentitySettings.model_validate(
+        {"ETAB": {"attribut": "serialNumber", "valeur": "FINESS-{finess_ej}"}}
+    )
+    signature = campaign.signature.model_copy(update={"identities": identities})
+    campaign = campaign.model_copy(update={"signature": signature})
+    report = verify_document(pdf, campaign=campaign)
+    assert report.signatures[0].party_match == "non conforme"
 
 
 def test_finess_falls_back_to_the_pdf_keywords(tmp_path: Path) -> None:
@@ -105,7 +129,8 @@ def test_finess_falls_back_to_the_pdf_keywords(tmp_path: Path) -> None:
     assert (report.finess_ej, report.finess_source) == (FINESS, "mots-clés du PDF")
     assert report.issued == "non vérifiable"
     assert report.signatures[0].party_match == "conforme"
-    assert report.ok
+    # Nothing proves the file extends what was issued: never "valide".
+    only_problem_mentions(report, "rien ne prouve que ce fichier prolonge le document émis")
 
 
 def test_an_explicit_issued_digest_is_checked(tmp_path: Path) -> None:
@@ -145,9 +170,8 @@ def test_content_added_after_signatures_is_caught(tmp_path: Path, forge) -> None
     assert etab.intact and cpam.intact
     for signature in (etab, cpam):
         assert signature.modifications_ok is False
-        # pyHanko's default policy ranks any annotation beyond form filling as "other".
         assert signature.modification_level == "autres modifications du document"
-    only_problem_mentions(report, "modification après signature")
+    only_problem_mentions(report, "document modifié après la dernière signature")
 
 
 @pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
@@ -160,21 +184,24 @@ def test_content_added_before_the_first_signature_is_caught(
     for name, content in (("avant", appended), ("pendant", within)):
         report = verify_document(build_stand_in_contract(tmp_path, name, content=content))
         assert report.issued == "modifié"
-        assert report.issued_change == "autres modifications du document"
-        only_problem_mentions(report, "modifié depuis son émission, avant la première signature")
-    # The establishment's signature holds: its own analysis starts after it.
+        where = "avant la signature s1_ETAB" if name == "pendant" else "depuis son émission"
+        only_problem_mentions(report, f"document modifié {where}")
+    # The establishment's signature holds: nothing follows it.
     etab = verify_document(tmp_path / "pendant.pdf").signatures[0]
     assert etab.intact and etab.modifications_ok
 
 
-def test_a_certification_by_another_tool_is_accepted(tmp_path: Path, demo_signers) -> None:
+def test_a_certification_by_another_tool_is_accepted(
+    tmp_path: Path, demo_signers, demo_pki
+) -> None:
     issued = build_stand_in_contract(tmp_path, "emis").read_bytes()
     certified = certify_with_change(issued, lambda writer: None, demo_signers["ETAB"])
     pdf = build_stand_in_contract(tmp_path, content=certified)
     report = verify_document(pdf)
     assert report.ok and report.issued == "conforme", report.problems
-    assert report.issued_change is None
-    (result,) = sign_documents([pdf], "CPAM", demo_signers["CPAM"])
+    (result,) = sign_documents(
+        [pdf], "CPAM", demo_signers["CPAM"], trust_roots=[demo_pki.root_certificate]
+    )
     assert result.ok, result.error
 
 
@@ -202,8 +229,8 @@ def test_signatures_out_of_order_are_reported(contract: Path, demo_signers) -> N
     order = ("CPAM", "ETAB", "ARS")
     (result,) = sign_documents([contract], "CPAM", demo_signers["CPAM"], order=order)
     assert result.ok
-    assert verify_document(contract, order=order).ok
-    only_problem_mentions(verify_document(contract), "ordre de signature non respecté")
+    assert verify_document(result.output, order=order).ok
+    only_problem_mentions(verify_document(result.output), "ordre de signature non respecté")
 
 
 def test_an_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:

@@ -189,7 +189,7 @@ def _signer(
 @CAMPAIGN_OPTION
 @click.option(
     "-o", "--output", "sortie", type=ANY_FILE, metavar="FICHIER",
-    help="PDF signé à écrire (un seul FICHIER) ; par défaut, le fichier est signé sur place.",
+    help="PDF signé à écrire (un seul FICHIER) ; par défaut X.signe-<partie>.pdf à côté de X.pdf.",
 )  # fmt: skip
 def sign_command(
     fichiers: tuple[Path, ...],
@@ -217,16 +217,19 @@ def sign_command(
     from caqes_docs.inputs.campaign import load_campaign
     from caqes_docs.signatures.signing import sign_documents, validation_context_for
 
-    order = load_campaign(campagne).signature.order
+    campaign = load_campaign(campagne)
     context = validation_context_for(list(confiance)) if niveau in ("B-LT", "B-LTA") else None
     with _signer(p12, password_file, pkcs11_module, pkcs11_token, pkcs11_key, pin_file) as signer:
         results = sign_documents(
-            fichiers, role, signer, level=niveau, tsa_url=tsa, output=sortie, order=order,
-            validation_context=context,
+            fichiers, role, signer, level=niveau, tsa_url=tsa, output=sortie,
+            validation_context=context, trust_roots=confiance, campaign=campaign,
         )  # fmt: skip
     for result in results:
         if result.ok:
-            click.echo(f"{result.path.name} : signé ({role}, {result.signer}, {result.level})")
+            written = result.output.name if result.output else result.path.name
+            click.echo(
+                f"{result.path.name} : signé ({role}, {result.signer}, {result.level}) → {written}"
+            )
         else:
             click.echo(f"Refusé : {result.error}", err=True)
     failed = sum(not result.ok for result in results)
@@ -275,7 +278,7 @@ def verify_command(
 
     if empreinte and manifest:
         fail("choisir --issued ou --manifest, pas les deux")
-    settings = load_campaign(campagne).signature
+    campaign = load_campaign(campagne)
     reports = []
     for path in fichiers:
         issued = IssuedRecord.from_digest(empreinte) if empreinte else None
@@ -283,8 +286,7 @@ def verify_command(
             issued = issued_from_manifest(manifest, path)
         reports.append(
             verify_document(
-                path, trust_roots=confiance, issued=issued, rules=settings.certificates,
-                order=tuple(settings.order),
+                path, trust_roots=confiance, issued=issued, campaign=campaign,
             )
         )  # fmt: skip
     trusted = bool(confiance)

@@ -28,6 +28,7 @@ from caqes_docs.inputs.validation import read_yaml, validate
 from caqes_docs.parties import ROLES
 from caqes_docs.pdf.fields import FieldGeometry
 from caqes_docs.resources import data_file
+from caqes_docs.signatures.binding import IdentitySettings
 
 DEFAULT_CAMPAIGN = "campagne-nouvelle-aquitaine-2022.yaml"
 
@@ -56,6 +57,8 @@ class SignatureSettings(Model):
         {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}, alias="certificats"
     )
     fields: FieldSettings = Field(default_factory=FieldSettings, alias="champs")
+    # How each party's certificate is recognised (caqes_docs/signatures/binding.py).
+    identities: IdentitySettings = Field(default_factory=IdentitySettings, alias="identites")
 
     @model_validator(mode="after")
     def _roles(self) -> SignatureSettings:

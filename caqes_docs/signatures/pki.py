@@ -25,7 +25,9 @@ from caqes_docs.inputs.finess import finess_problem
 
 ROOT_NAME = "AC racine de démonstration CAQES"
 DEFAULT_CPAM_NAME = "CPAM de la Gironde"
-ARS_NAME = "ARS Nouvelle-Aquitaine"
+# The organisation names the bundled campaign recognises its ARS and CPAMs by
+# (caqes_docs/signatures/binding.py): its ``ars.nom`` and each ``cpam.<clé>.nom``.
+ARS_NAME = "Agence Régionale de Santé Nouvelle-Aquitaine"
 FINESS_PREFIX = "FINESS-"
 _ROOT_YEARS = 10
 # A contract runs at most five years (decree); its signers' certificates outlive it a little.
@@ -41,6 +43,8 @@ class DemoPki:
     establishments: dict[str, Path] = field(default_factory=dict)
     cpam: Path | None = None
     ars: Path | None = None
+    cpams: dict[str, Path] = field(default_factory=dict)
+    """One certificate per CPAM of the campaign, by its key (``cpam-<clé>.p12``)."""
 
 
 def create_demo_pki(
@@ -50,13 +54,17 @@ def create_demo_pki(
     *,
     cpam_name: str = DEFAULT_CPAM_NAME,
     representative: str = "Directeur",
+    cpams: dict[str, str] | None = None,
+    ars_name: str = ARS_NAME,
 ) -> DemoPki:
     """Create a root CA and one PKCS#12 per party in ``directory``.
 
     ``establishments`` lists ``(finess_ej, name)``; each gets ``etab-<finess>.p12`` whose
     subject is ``O=<name>, organizationIdentifier=FINESS-<finess>, CN=<representative>``.
-    ``cpam.p12`` and ``ars.p12`` follow. ``root-ca.pem`` is the trust anchor to give to
-    verification. Files are written atomically; the root's private key is discarded.
+    ``cpam.p12`` and ``ars.p12`` follow, then ``cpam-<clé>.p12`` for each of ``cpams``
+    (key → name; default: the CPAMs of the bundled campaign). ``root-ca.pem`` is the trust
+    anchor to give to verification. Files are written atomically; the root's private key
+    is discarded.
     """
     secret = password.encode("utf-8") if isinstance(password, str) else password
     if not secret:
@@ -72,8 +80,8 @@ def create_demo_pki(
     root_path = target / "root-ca.pem"
     write_bytes(root_path, root_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(file_name: str, subject: x509.Name) -> Path:
-        key = _new_key()
+    def issue(file_name: str, subject: x509.Name, key: rsa.RSAPrivateKey | None = None) -> Path:
+        key = key or _new_key()
         cert = _leaf_certificate(key, subject, root_key, root_cert, now)
         friendly = subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         blob = pkcs12.serialize_key_and_certificates(
@@ -95,8 +103,22 @@ def create_demo_pki(
         for finess, name in establishments
     }
     cpam_path = issue("cpam.p12", _name(O=cpam_name, CN=f"Directeur de la {cpam_name}"))
-    ars_path = issue("ars.p12", _name(O=ARS_NAME, CN=f"Directeur général de l'{ARS_NAME}"))
-    return DemoPki(root_path, etab_paths, cpam_path, ars_path)
+    ars_path = issue(
+        "ars.p12", _name(O=ars_name, CN="Directeur général de l'ARS Nouvelle-Aquitaine")
+    )
+    # A demonstration: one key behind every CPAM's certificate spares a key generation each.
+    cpam_key = _new_key()
+    cpam_paths = {
+        key: issue(f"cpam-{key}.p12", _name(O=name, CN=f"Directeur de la {name}"), cpam_key)
+        for key, name in (cpams if cpams is not None else _campaign_cpams()).items()
+    }
+    return DemoPki(root_path, etab_paths, cpam_path, ars_path, cpam_paths)
+
+
+def _campaign_cpams() -> dict[str, str]:
+    from caqes_docs.inputs.campaign import load_campaign
+
+    return {key: cpam.name for key, cpam in load_campaign().cpams.items()}
 
 
 def _check_establishments(establishments: Sequence[tuple[str, str]]) -> None:

@@ -57,18 +57,19 @@ from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from caqes_docs.errors import CaqesError, SigningError
+from caqes_docs.errors import CaqesError, SigningError, VerificationError
 from caqes_docs.files import write_bytes
 from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
 from caqes_docs.parties import ROLES, party
 from caqes_docs.signatures._pyhanko_compat import with_pades_attributes
 from caqes_docs.signatures.verify import (
-    SignatureFields,
-    change_since_issued,
-    integrity_problem,
+    MATCHES,
+    SIGNED,
+    VerificationReport,
+    check_document,
+    expectations_for,
     load_trust_roots,
     open_pdf,
-    read_signature_fields,
     signer_common_name,
 )
 
@@ -302,12 +303,31 @@ def _stamp_style(font_path: Path = APPEARANCE_FONT) -> TextStampStyle:
 class _Job:
     role: str
     level: str
-    order: tuple[str, ...]
+    order: tuple[str, ...] | None
     signer: Signer
     timestamper: TimeStamper | None
     validation_context: ValidationContext | None
     issued: IssuedRecord | None
     bytes_reserved: int
+    roots: list[asn1_x509.Certificate]
+    campaign: Any
+    cpam: str | None
+
+
+TrustRoot = str | Path | asn1_x509.Certificate
+SIGNED_MARK = ".signe-"
+
+
+def signed_copy_name(path: str | Path, role: str) -> Path:
+    """Where ``sign`` writes without ``-o``: ``X.signe-<partie>.pdf`` beside ``X.pdf``.
+
+    A copy signed before (``X.signe-etab.pdf``) gives ``X.signe-cpam.pdf``: one mark, the
+    last party's. The issued PDF is never overwritten; ``batch`` sees the copy as a file
+    added since the issue and keeps the folder.
+    """
+    path = Path(path)
+    stem = path.stem.split(SIGNED_MARK, 1)[0]
+    return path.with_name(f"{stem}{SIGNED_MARK}{role.lower()}{path.suffix}")
 
 
 def sign_documents(
@@ -318,27 +338,52 @@ def sign_documents(
     level: str = "B-B",
     tsa_url: str | None = None,
     output: str | Path | None = None,
-    order: Sequence[str] = ROLES,
+    order: Sequence[str] | None = None,
     issued: IssuedRecord | None = None,
     validation_context: ValidationContext | None = None,
+    trust_roots: Sequence[TrustRoot] = (),
+    campaign: Any = None,
+    cpam: str | None = None,
 ) -> list[SignResult]:
     """Sign the field of ``role`` in each PDF of ``paths``, one result per file.
 
     ``level``: "B-B" (no timestamp), "B-T" (RFC 3161 timestamp from ``tsa_url``), "B-LT"
     (plus revocation data, fetched through ``validation_context``, see
     :func:`validation_context_for`), "B-LTA" (plus a document timestamp). ``output`` is
-    only for a single file; otherwise each file is updated in place. ``issued`` is the
-    issued record of a single file when it has no sidecar. A file that cannot be signed gets
-    a failed result and is left untouched; the other files are still signed. Arguments that
-    make every file fail raise SigningError. The validation context's network sessions are
-    released when the call returns: give each call its own.
+    only for a single file; otherwise each signed file is written beside its input
+    (:func:`signed_copy_name`), never over it. ``issued`` is the issued record of a single
+    file when it has no sidecar.
+
+    Before signing, each file goes through the same verification as ``verify``
+    (:func:`~caqes_docs.signatures.verify.check_document`): it must extend the issued file
+    with nothing but allowed changes, and every earlier signature must be intact, trusted by
+    ``trust_roots`` and bound to its party; the signer's own certificate must be the one of
+    ``role`` for that contract (``campaign``, default the bundled one, says how parties are
+    recognised and the order; ``order`` overrides it; ``cpam`` names the contract's CPAM when
+    known). A file that cannot be signed gets a failed result and nothing is written; the
+    other files are still signed. Arguments that make every file fail raise SigningError.
+    The validation context's network sessions are released when the call returns.
     """
-    order = tuple(order)
     paths = [Path(path) for path in paths]
+    order = tuple(order) if order is not None else None
     _check_arguments(paths, role, level, tsa_url, output, order, issued, validation_context)
+    roots = _roots(trust_roots)
+    job_options = {"roots": roots, "campaign": campaign, "cpam": cpam}
     return asyncio.run(
-        _sign_all(paths, role, signer, level, tsa_url, output, order, issued, validation_context)
-    )
+        _sign_all(
+            paths, role, signer, level, tsa_url, output, order, issued, validation_context,
+            job_options,
+        )
+    )  # fmt: skip
+
+
+def _roots(
+    trust_roots: Sequence[str | Path | asn1_x509.Certificate],
+) -> list[asn1_x509.Certificate]:
+    try:
+        return load_trust_roots(trust_roots)
+    except VerificationError as exc:
+        raise SigningError(str(exc)) from None
 
 
 def _check_arguments(
@@ -347,11 +392,11 @@ def _check_arguments(
     level: str,
     tsa_url: str | None,
     output: str | Path | None,
-    order: tuple[str, ...],
+    order: tuple[str, ...] | None,
     issued: IssuedRecord | None,
     validation_context: ValidationContext | None,
 ) -> None:
-    if sorted(order) != sorted(ROLES):
+    if order is not None and sorted(order) != sorted(ROLES):
         raise SigningError(f"ordre de signature invalide : {order} (les parties {ROLES})")
     if role not in ROLES:
         raise SigningError(f"partie inconnue : « {role} » (attendu : {', '.join(ROLES)})")
@@ -375,9 +420,10 @@ async def _sign_all(
     level: str,
     tsa_url: str | None,
     output: str | Path | None,
-    order: tuple[str, ...],
+    order: tuple[str, ...] | None,
     issued: IssuedRecord | None,
     validation_context: ValidationContext | None,
+    job_options: dict[str, Any],
 ) -> list[SignResult]:
     session = aiohttp.ClientSession() if tsa_url else None
     try:
@@ -393,6 +439,7 @@ async def _sign_all(
             validation_context=validation_context,
             issued=issued,
             bytes_reserved=await _reserved_size(signer, timestamper, tsa_url),
+            **job_options,
         )
         target = Path(output) if output is not None else None
         return [await _sign_path(path, job, target) for path in paths]
@@ -442,19 +489,19 @@ async def _reserved_size(
 
 async def _sign_path(path: Path, job: _Job, output: Path | None) -> SignResult:
     signer_name = signer_common_name(job.signer.signing_cert)
-    target = output or path
+    target = output or signed_copy_name(path, job.role)
     try:
+        if output is None and target.exists():
+            raise SigningError(
+                f"{target} existe déjà : le retirer, ou donner le fichier de sortie (-o)"
+            )
         data = _read(path)
-        record, issued_size = _check_issued(path, data, job.issued)
-        reader = open_pdf(data, path)
-        fields = read_signature_fields(reader, path)
-        _check_fields(path, fields, job.role, job.order)
-        _check_since_issued(path, reader, issued_size, fields)
-        _check_earlier_signatures(path, fields, job.order)
-        signed = await _sign_bytes(path, data, job)
+        record = _issued_record(path, job.issued)
+        certify = await _check_before_signing(path, data, record, job)
+        signed = await _sign_bytes(path, data, job, certify)
         write_bytes(target, signed)
-        if output is not None:
-            _copy_sidecar(path, output, record)
+        if target != path:
+            _copy_sidecar(path, target, record)
     except CaqesError as exc:
         return SignResult(path, job.role, False, None, signer_name, job.level, str(exc))
     return SignResult(path, job.role, True, target, signer_name, job.level)
@@ -467,80 +514,72 @@ def _read(path: Path) -> bytes:
         raise SigningError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
 
 
-def _check_issued(
-    path: Path, data: bytes, explicit: IssuedRecord | None
-) -> tuple[IssuedRecord, int]:
-    """The issued record and the length of the issued prefix of ``data``."""
+def _issued_record(path: Path, explicit: IssuedRecord | None) -> IssuedRecord:
     record = explicit or read_issued_record(path)
     if record is None:
         raise SigningError(
             f"{path} : aucune trace de l'émission ; placer {sidecar_path(path).name} à côté "
             "du fichier ou donner l'empreinte SHA-256 du PDF émis"
         )
-    issued_size = record.issued_size(data)
-    if issued_size is None:
+    return record
+
+
+async def _check_before_signing(path: Path, data: bytes, record: IssuedRecord, job: _Job) -> None:
+    """The file as ``verify`` sees it must hold, the field of ``job.role`` be next, and the
+    signer's certificate be the one of that party for this contract."""
+    expect = expectations_for(data, path, record, None, job.campaign, job.cpam, job.order)
+    try:
+        report = await check_document(data, path, job.roots, expect)
+    except VerificationError as exc:
+        raise SigningError(str(exc)) from None
+    present = {sig.role for sig in report.signatures}
+    roles = [role for role in expect.order if role in present]
+    _check_turn(path, report, job.role, roles)
+    if any(sig.status == SIGNED for sig in report.signatures) and not job.roots:
         raise SigningError(
-            f"{path} : le fichier a été modifié depuis son émission "
-            f"(il ne prolonge pas la version émise, {record.source})"
+            f"{path} : contresigner demande les certificats racines de confiance (--trust), "
+            "pour vérifier les signatures déjà apposées"
         )
-    return record, issued_size
-
-
-def _check_since_issued(
-    path: Path, reader: PdfFileReader, issued_size: int, fields: SignatureFields
-) -> None:
-    """Between the issued file and the first signature, only that signature may come."""
-    change = change_since_issued(reader, issued_size, fields)
-    if change:
+    problems = report.all_problems()
+    if problems:
+        raise SigningError(f"{path} : refusé, le document ne tient pas : {' ; '.join(problems)}")
+    expected = expect.signers[job.role] if expect.signers else None
+    certificate = job.signer.signing_cert
+    if expected is None or expected.judge(certificate) != MATCHES:
         raise SigningError(
-            f"{path} : le fichier a été modifié depuis son émission, "
-            f"avant la première signature : {change}"
+            f"{path} : le certificat du signataire ({certificate.subject.human_friendly}) "
+            f"n'est pas celui de la partie {party(job.role).name} de ce document (attendu : "
+            f"{expected.describe() if expected else 'règle absente'})"
         )
+    return job.role == roles[0]
 
 
-def _check_fields(path: Path, fields: SignatureFields, role: str, order: tuple[str, ...]) -> None:
-    missing = fields.missing()
-    if missing:
-        raise SigningError(f"{path} : champ(s) de signature absent(s) : {', '.join(missing)}")
-    if fields.unexpected:
+def _check_turn(path: Path, report: VerificationReport, role: str, roles: list[str]) -> None:
+    """The field of ``role`` exists, is empty, and every party before it has signed."""
+    name, who = party(role).field, party(role).name
+    if role not in roles:
+        present = ", ".join(party(r).field for r in roles) or "aucun"
         raise SigningError(
-            f"{path} : champ(s) de signature inattendu(s) : {', '.join(fields.unexpected)}"
+            f"{path} : pas de champ de signature {name} ({who}) dans ce document "
+            f"(champs : {present})"
         )
-    name = party(role).field
-    if fields.filled(role):
-        raise SigningError(f"{path} : le champ {name} ({party(role).name}) est déjà signé")
-    position = order.index(role)
-    waiting = [party(r).name for r in order[:position] if not fields.filled(r)]
+    status = {sig.role: sig.status for sig in report.signatures}
+    if status[role] == SIGNED:
+        raise SigningError(f"{path} : le champ {name} ({who}) est déjà signé")
+    position = roles.index(role)
+    waiting = [party(r).name for r in roles[:position] if status[r] != SIGNED]
     if waiting:
         raise SigningError(
-            f"{path} : signature {party(role).name} hors ordre ; doit d'abord signer : "
-            f"{', '.join(waiting)}"
+            f"{path} : signature {who} hors ordre ; doit d'abord signer : {', '.join(waiting)}"
         )
-    ahead = [party(r).name for r in order[position + 1 :] if fields.filled(r)]
+    ahead = [party(r).name for r in roles[position + 1 :] if status[r] == SIGNED]
     if ahead:
         raise SigningError(
-            f"{path} : signature {party(role).name} hors ordre ; a déjà signé après elle : "
-            f"{', '.join(ahead)}"
+            f"{path} : signature {who} hors ordre ; a déjà signé après elle : {', '.join(ahead)}"
         )
 
 
-def _check_earlier_signatures(path: Path, fields: SignatureFields, order: tuple[str, ...]) -> None:
-    """Every earlier signature must be intact, with only form filling/signing after it.
-
-    The difference analysis runs for the first signature only: it compares that signature's
-    revision with every later one, so it sees whatever followed the later signatures too.
-    """
-    earlier = [r for r in order if fields.filled(r)]
-    for index, role in enumerate(earlier):
-        problem = integrity_problem(fields.embedded[party(role).field], with_diff=index == 0)
-        if problem:
-            raise SigningError(
-                f"{path} : la signature {party(role).field} ({party(role).name}) "
-                f"n'est plus valide : {problem}"
-            )
-
-
-async def _sign_bytes(path: Path, data: bytes, job: _Job) -> bytes:
+async def _sign_bytes(path: Path, data: bytes, job: _Job, certify: bool) -> bytes:
     """The signed file, from a fresh reading of ``data``.
 
     pyHanko's writer reads the clock once for Info /ModDate and once more for XMP ModifyDate;
@@ -552,7 +591,7 @@ async def _sign_bytes(path: Path, data: bytes, job: _Job) -> bytes:
         writer = IncrementalPdfFileWriter.from_reader(open_pdf(data, path))
         _align_producer(writer)
         try:
-            signed = await _pdf_signature(writer, job, reserved)
+            signed = await _pdf_signature(writer, job, reserved, certify)
         except sig_general.SigningError as exc:
             if reserved is None or "larger than expected" not in str(exc):
                 raise SigningError(f"{path} : signature refusée ({exc})") from exc
@@ -592,9 +631,8 @@ def _dates_agree(reader: PdfFileReader | IncrementalPdfFileWriter) -> bool:
 
 
 async def _pdf_signature(
-    writer: IncrementalPdfFileWriter, job: _Job, bytes_reserved: int | None
+    writer: IncrementalPdfFileWriter, job: _Job, bytes_reserved: int | None, certify: bool
 ) -> bytes:
-    certify = job.role == job.order[0]
     long_term = job.level in _LEVELS_WITH_LATER_REVISIONS
     metadata = PdfSignatureMetadata(
         field_name=party(job.role).field,

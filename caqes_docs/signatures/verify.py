@@ -1,12 +1,23 @@
-"""Verification of a contract's signatures, and the facts signing relies on.
+"""Verification of a document's signatures: one function for ``verify``, ``receive`` and ``sign``.
 
-A contract PDF is issued with three empty signature fields (``s1_ETAB``, ``s2_CPAM``,
-``s3_ARS``) and a sidecar ``X.emission.json`` recording the SHA-256 and size of the issued
-bytes. Every later state must extend those bytes (incremental updates only); between them and
-the first signature nothing but that signature may come, and after each signature only the
-remaining fields may be filled and signed (plus long-term validation data).
-:func:`verify_document` reports all of this per field; :mod:`caqes_docs.signatures.signing` uses the
-lower-level helpers here to refuse signing a document in a bad state.
+A CAQES document is issued with one empty signature field per party (``s1_ETAB``,
+``s2_CPAM``, ``s3_ARS``, or a subset of them) and an issued record (``X.emission.json``, the
+manifest or the registry) holding the SHA-256 and size of the issued bytes. A returned copy
+holds if, and only if:
+
+- it extends the issued bytes, and each stretch of revisions — issued file to first
+  signature, each signature to the next, last signature to the end — changes no more than
+  :mod:`caqes_docs.signatures.revisions` allows (the same rule for every stretch);
+- each signature is intact, covers its whole revision, has nothing but zeros in the unused
+  room of its /Contents, and its certificate chains to a trusted root and names its party
+  (:mod:`caqes_docs.signatures.binding`); a timestamp comes from a trusted authority;
+- the parties signed in the campaign's order, and no byte after the last signed revision is
+  left unaccounted for (appended data, an update nothing links to, objects nothing refers to).
+
+A file that pyHanko's strict reader refuses (poppler writes generation numbers it dislikes) is
+read leniently, and every check above still runs on what was read. No malformed value ends in
+a traceback: :func:`check_document` turns anything unexpected into a :class:`VerificationError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -24,42 +35,30 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import parser as asn1_parser
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import (
-    DEFAULT_DIFF_POLICY,
-    FormUpdatingRule,
-    ModificationLevel,
-    StandardDiffPolicy,
-    SuspiciousModification,
-)
-from pyhanko.sign.diff_analysis.rules.file_structure_rules import CatalogModificationRule
-from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.general import load_cert_from_pemder
-from pyhanko.sign.validation import (
-    async_validate_pdf_signature,
-    async_validate_pdf_timestamp,
-)
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, NoDSSFoundError
-from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from caqes_docs.errors import VerificationError
 from caqes_docs.issued import IssuedRecord, read_issued_record
 from caqes_docs.parties import PARTIES, ROLES, party
+from caqes_docs.signatures.binding import DIFFERS, MATCHES, UNKNOWN, ExpectedSigner
+from caqes_docs.signatures.revisions import segment_problems
 
 # pyHanko logs every untrusted certificate path as a warning with a traceback; the report says
 # it in French. Without this handler, an application that configures no logging would get
 # those tracebacks on stderr (logging's last-resort handler); one that does still sees them.
 logging.getLogger("pyhanko").addHandler(logging.NullHandler())
 
-# Same shape as the campaign's ``signature.certificats``: a text the signer's certificate
-# subject must contain, ``{finess_ej}`` standing for the establishment's FINESS juridique.
-DEFAULT_CERTIFICATE_RULES: dict[str, str] = {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}
+__all__ = ["DIFFERS", "MATCHES", "UNKNOWN"]
 
 
 class FieldStatus(StrEnum):
@@ -72,187 +71,115 @@ class FieldStatus(StrEnum):
 SIGNED = FieldStatus.SIGNED
 PENDING = FieldStatus.PENDING
 NOT_CHECKED = "non vérifiée"
-MATCHES = "conforme"
-DIFFERS = "non conforme"
-UNKNOWN = "non vérifiable"
 ISSUED_CHANGED = "modifié"
+# What followed a signature, in the report.
+FOLLOWED_BY_SIGNATURES = "remplissage et signature des champs restants"
+FOLLOWED_BY_CHANGES = "autres modifications du document"
 
-# Form filling covers filling and signing the remaining fields; LTA updates (DSS, document
-# timestamps) rank below it.
-ALLOWED_AFTER_SIGNATURE = ModificationLevel.FORM_FILLING
-MODIFICATION_LABELS: dict[ModificationLevel, str] = {
-    ModificationLevel.NONE: "aucune",
-    ModificationLevel.LTA_UPDATES: "mises à jour de validation à long terme",
-    ModificationLevel.FORM_FILLING: "remplissage et signature des champs restants",
-    ModificationLevel.ANNOTATIONS: "ajout ou modification d'annotations",
-    ModificationLevel.OTHER: "autres modifications du document",
-}
-
+# After the last %%EOF a few bytes of whitespace are usual (an editor's final newline).
+_TRAILING_WHITESPACE = 32
+_PDF_WHITESPACE = b" \t\r\n\f\x00"
+_EOF_MARK = re.compile(rb"%%EOF")
+_OBJECT_HEADER = re.compile(rb"(?<![0-9])[0-9]{1,10}[ \t\r\n\f\x00]+[0-9]{1,5}[ \t\r\n\f\x00]+obj")
 _FINESS_KEYWORD = re.compile(r"finess_ej\s*=\s*((?:\d{2}|2[AB])\d{7})", re.I)
 _REFERENCE_KEYWORD = re.compile(r"reference\s*=\s*([^;,]+)", re.I)
+_GOOD_COVERAGE = (SignatureCoverageLevel.ENTIRE_REVISION, SignatureCoverageLevel.ENTIRE_FILE)
 
 
 # --- reading the document ---------------------------------------------------------------------
 
 
 def open_pdf(data: bytes, name: str | Path) -> PdfFileReader:
-    """A strict reader over ``data``; a file pyHanko cannot parse is a VerificationError."""
+    """A reader over ``data``: strict, else lenient (``reader.strict`` tells which).
+
+    pyHanko's strict reader refuses some honest files (poppler's generation numbers); its
+    lenient reader reads them, and every check is made on what it read.
+    """
     try:
         return PdfFileReader(BytesIO(data))
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise VerificationError(f"{name} : PDF illisible ({exc})") from exc
+    except Exception:  # any failure of the strict reader: try the lenient one
+        pass
+    try:
+        return PdfFileReader(BytesIO(data), strict=False)
+    except Exception as exc:  # hostile input: one French line
+        raise VerificationError(f"{name} : PDF illisible ({_short(exc)})") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 160 else text[:157] + "…"
+    return f"{type(exc).__name__} : {text}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
 class SignatureFields:
-    """The document's signature fields: the three expected ones and any other."""
+    """The document's signature fields: the parties' ones and any other."""
 
     embedded: dict[str, EmbeddedPdfSignature]
     empty: set[str]
     timestamps: list[EmbeddedPdfSignature]
     unexpected: list[str]
+    broken: dict[str, str] = field(default_factory=dict)
+    """Party fields whose value cannot be read as a signature, with why."""
 
     def filled(self, role: str) -> bool:
-        return party(role).field in self.embedded
+        name = party(role).field
+        return name in self.embedded or name in self.broken
+
+    def present(self, role: str) -> bool:
+        name = party(role).field
+        return name in self.embedded or name in self.empty or name in self.broken
+
+    def roles(self, order: Iterable[str] = ROLES) -> tuple[str, ...]:
+        """The parties of ``order`` whose field the document has."""
+        return tuple(role for role in order if self.present(role))
 
     def missing(self) -> list[str]:
-        present = set(self.embedded) | self.empty
-        return [name for name in (p.field for p in PARTIES) if name not in present]
+        """Party fields absent, when the document has none at all (else it is a subset)."""
+        if any(self.present(p.role) for p in PARTIES):
+            return []
+        return [p.field for p in PARTIES]
 
 
 def read_signature_fields(reader: PdfFileReader, name: str | Path) -> SignatureFields:
-    """Sort the signature fields of ``reader`` into expected, timestamps and unexpected."""
+    """Sort the signature fields of ``reader`` into the parties', timestamps and unexpected."""
     expected = {p.field for p in PARTIES}
     embedded: dict[str, EmbeddedPdfSignature] = {}
     empty: set[str] = set()
     timestamps: list[EmbeddedPdfSignature] = []
     unexpected: list[str] = []
+    broken: dict[str, str] = {}
     try:
         for field_name, value, field_ref in enumerate_sig_fields(reader):
+            field_name = str(field_name)
             if value is None:
+                (empty.add(field_name) if field_name in expected else unexpected.append(field_name))
+                continue
+            try:
+                signature = EmbeddedPdfSignature(reader, field_ref, field_name)
+                kind = signature.sig_object_type
+            except Exception as exc:  # a forged value: reported, not raised
                 if field_name in expected:
-                    empty.add(field_name)
+                    broken[field_name] = f"signature illisible ({_short(exc)})"
                 else:
                     unexpected.append(field_name)
                 continue
-            signature = EmbeddedPdfSignature(reader, field_ref, field_name)
             if field_name in expected:
                 embedded[field_name] = signature
-            elif signature.sig_object_type == "/DocTimeStamp":
+            elif kind == "/DocTimeStamp":
                 timestamps.append(signature)
             else:
                 unexpected.append(field_name)
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise VerificationError(f"{name} : champs de signature illisibles ({exc})") from exc
-    return SignatureFields(embedded, empty, timestamps, unexpected)
-
-
-def integrity_problem(signature: EmbeddedPdfSignature, *, with_diff: bool) -> str | None:
-    """Why ``signature`` no longer holds, in French; None when it does.
-
-    Checks the signed bytes against the signature and, with ``with_diff``, that what was
-    appended after it is no more than filling and signing fields. No trust decision here.
-    """
-    try:
-        signature.compute_integrity_info(skip_diff=not with_diff)
-        intact, valid = validate_sig_integrity(
-            signature.signer_info,
-            signature.signer_cert,
-            expected_content_type="data",
-            actual_digest=signature.compute_digest(),
-        )
-    except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
-        return f"signature illisible ({exc})"
-    if not (intact and valid):
-        return "le contenu signé a été altéré"
-    if with_diff:
-        level = modification_level(signature)
-        if level > ALLOWED_AFTER_SIGNATURE:
-            return f"modification après signature : {MODIFICATION_LABELS[level]}"
-    return None
-
-
-def _policy_before_first_signature() -> StandardDiffPolicy:
-    """pyHanko's default policy, letting the first signature also certify the document.
-
-    Certifying adds /Perms to the catalog and sets the append-only flag in /SigFlags; the
-    default policy, made to judge what follows a signature, counts both as suspicious.
-    """
-    form_rule = DEFAULT_DIFF_POLICY.form_rule
-    assert form_rule is not None
-    catalog_keys = CatalogModificationRule().ignored_keys | {"/Perms"}
-    return StandardDiffPolicy(
-        global_rules=[
-            CatalogModificationRule(ignored_keys=catalog_keys)
-            if isinstance(rule, CatalogModificationRule)
-            else rule
-            for rule in DEFAULT_DIFF_POLICY.global_rules
-        ],
-        form_rule=FormUpdatingRule(
-            field_rules=form_rule.field_rules,
-            ignored_acroform_keys=form_rule.ignored_acroform_keys | {"/SigFlags"},
-        ),
-    )
-
-
-_BEFORE_FIRST_SIGNATURE = _policy_before_first_signature()
-
-
-def change_since_issued(
-    reader: PdfFileReader, issued_size: int, fields: SignatureFields
-) -> str | None:
-    """What was changed between the issued file and the first signature, in French; None
-    when that is no more than filling and signing fields.
-
-    Each signature's own analysis covers what follows it; this covers what precedes the first
-    one, which no signature's analysis sees: content added to the issued file before the
-    first party signed it, or in the very revision of its signature.
-    """
-    try:
-        issued = _issued_revision(reader, issued_size)
-        signed = [signature.signed_revision for signature in fields.embedded.values()]
-        last = min(signed) if signed else reader.xrefs.total_revisions - 1
-        old = reader.get_historical_resolver(issued)
-        level = ModificationLevel.NONE
-        for revision in range(issued + 1, last + 1):
-            new = reader.get_historical_resolver(revision)
-            level = max(level, _BEFORE_FIRST_SIGNATURE.apply(old, new).modification_level)
-    except SuspiciousModification:
-        level = ModificationLevel.OTHER
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        return f"révisions illisibles ({exc})"
-    if level > ALLOWED_AFTER_SIGNATURE:
-        return MODIFICATION_LABELS[level]
-    return None
-
-
-def _issued_revision(reader: PdfFileReader, issued_size: int) -> int:
-    """The last revision of the issued file: its cross-reference section lies within it."""
-    xrefs = reader.xrefs
-    within = [
-        revision
-        for revision in range(xrefs.total_revisions)
-        if xrefs.get_startxref_for_revision(revision) < issued_size
-    ]
-    if not within:
-        raise ValueError("aucune révision dans la version émise")
-    return max(within)
-
-
-def modification_level(signature: EmbeddedPdfSignature) -> ModificationLevel:
-    """The worst change appended after ``signature`` (OTHER when pyHanko found it suspicious)."""
-    result = signature.diff_result
-    level = getattr(result, "modification_level", None)
-    return level if isinstance(level, ModificationLevel) else ModificationLevel.OTHER
+    except Exception as exc:  # hostile input: one French line
+        raise VerificationError(
+            f"{name} : champs de signature illisibles ({_short(exc)})"
+        ) from None
+    return SignatureFields(embedded, empty, timestamps, unexpected, broken)
 
 
 def signer_common_name(certificate: x509.Certificate) -> str:
     native = certificate.subject.native
     return str(native.get("common_name") or native.get("organization_name") or "")
-
-
-def subject_values(certificate: x509.Certificate) -> list[str]:
-    return [str(value) for value in certificate.subject.native.values()]
 
 
 def keywords_finess(reader: PdfFileReader) -> str | None:
@@ -270,31 +197,8 @@ def _keywords(reader: PdfFileReader) -> str:
     try:
         info = reader.trailer["/Info"]
         return str(info.get("/Keywords", ""))
-    except (KeyError, PdfError, TypeError):
+    except Exception:  # a hint only; a broken Info dictionary gives none
         return ""
-
-
-def party_matches(
-    role: str,
-    certificate: x509.Certificate,
-    finess_ej: str | None,
-    rules: Mapping[str, str] | None = None,
-) -> str:
-    """Whether the certificate subject names the party: MATCHES, DIFFERS or UNKNOWN."""
-    template = {**DEFAULT_CERTIFICATE_RULES, **(rules or {})}[role]
-    if "{finess_ej}" in template and not finess_ej:
-        return UNKNOWN
-    try:
-        needle = template.format(finess_ej=finess_ej or "")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise VerificationError(
-            f"règle de certificat invalide pour {role} : « {template} » "
-            "(seule la variable {finess_ej} est permise)"
-        ) from exc
-    # Whole-token match: "ARS" must not be found inside "MARSEILLE", nor a FINESS inside a
-    # longer number.
-    pattern = re.compile(rf"(?<![0-9A-Za-z]){re.escape(needle)}(?![0-9A-Za-z])", re.IGNORECASE)
-    return MATCHES if any(pattern.search(v) for v in subject_values(certificate)) else DIFFERS
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -302,7 +206,7 @@ def party_matches(
 
 @dataclass
 class SignatureReport:
-    """One of the three expected fields."""
+    """One party's field."""
 
     field: str
     role: str
@@ -312,12 +216,14 @@ class SignatureReport:
     subject: str | None = None
     signing_time: datetime | None = None
     timestamp_time: datetime | None = None
+    timestamp_trust: str | None = None
     intact: bool | None = None
     trust: str | None = None
     modification_level: str | None = None
     modifications_ok: bool | None = None
     certification: bool | None = None
     party_match: str | None = None
+    expected_identity: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -329,18 +235,17 @@ class TimestampReport:
     time: datetime | None
     intact: bool
     trust: str
-    modification_level: str
 
 
 @dataclass
 class VerificationReport:
-    """The state of one contract PDF.
+    """The state of one document.
 
-    ``ok``: nothing is wrong with it (signatures present are intact, trusted when trust roots
-    were given, made by their party, in order, followed only by signing the remaining fields;
-    the file extends the issued one, and nothing but the first signature came between them).
-    ``complete``: the three parties have signed. ``issued_change``: what came between the
-    issued file and the first signature when it was more than that signature.
+    ``ok``: nothing is wrong with it (see the module's documentation); ``complete``: every
+    party of the document has signed. ``issued``: MATCHES when the file extends the issued
+    one and each stretch since changed nothing beyond the allow-list, ISSUED_CHANGED when
+    not, UNKNOWN without an issued record (then ``ok`` is false: nothing proves the file
+    extends what was issued).
     """
 
     path: str
@@ -353,10 +258,19 @@ class VerificationReport:
     finess_source: str | None
     reference: str | None
     pages: int
+    trust_checked: bool = False
+    lenient_reading: bool = False
     document_timestamps: list[TimestampReport] = field(default_factory=list)
     unexpected_fields: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    issued_change: str | None = None
+
+    def all_problems(self) -> list[str]:
+        """The document's problems, then each signature's, prefixed by its field."""
+        return self.problems + [
+            f"{sig.field} ({sig.party}) : {problem}"
+            for sig in self.signatures
+            for problem in sig.problems
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (dates as ISO 8601 strings), ready for ``json.dumps``."""
@@ -379,15 +293,31 @@ def _plain(value: Any) -> Any:
 # --- verification -------------------------------------------------------------------------------
 
 
-def load_trust_roots(paths: Iterable[str | Path]) -> list[x509.Certificate]:
-    """Read PEM or DER certificates to use as trust anchors."""
+def load_trust_roots(paths: Iterable[str | Path | x509.Certificate]) -> list[x509.Certificate]:
+    """Certificates to use as trust anchors: objects as they are, files read as PEM or DER."""
     roots: list[x509.Certificate] = []
     for path in paths:
+        if isinstance(path, x509.Certificate):
+            roots.append(path)
+            continue
         try:
             roots.append(load_cert_from_pemder(str(path)))
-        except (OSError, ValueError, TypeError) as exc:
-            raise VerificationError(f"{path} : certificat de confiance illisible ({exc})") from exc
+        except Exception as exc:  # any unreadable file: one French line
+            raise VerificationError(
+                f"{path} : certificat de confiance illisible ({_short(exc)})"
+            ) from None
     return roots
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the document must be: its issued record, its parties' identities, their order."""
+
+    record: IssuedRecord | None = None
+    signers: Mapping[str, ExpectedSigner] | None = None
+    order: tuple[str, ...] = ROLES
+    finess_ej: str | None = None
+    finess_source: str | None = None
 
 
 def verify_document(
@@ -396,89 +326,141 @@ def verify_document(
     trust_roots: Iterable[str | Path | x509.Certificate] = (),
     issued: IssuedRecord | None = None,
     finess_ej: str | None = None,
-    rules: Mapping[str, str] | None = None,
-    order: tuple[str, ...] = ROLES,
+    campaign: Any = None,
+    cpam: str | None = None,
+    order: Iterable[str] | None = None,
+    rules: object = None,
 ) -> VerificationReport:
-    """Verify the three signature fields of ``path`` and everything appended after them.
+    """Verify ``path``: every party's field, every stretch of revisions, every byte.
 
-    ``trust_roots`` are certificates (objects or PEM/DER paths); without them trust is
-    "non vérifiée". ``issued`` defaults to the sidecar beside the file. The FINESS juridique
-    checked against the establishment's certificate comes from ``finess_ej``, else the
-    sidecar, else the PDF Keywords. ``rules`` overrides :data:`DEFAULT_CERTIFICATE_RULES`.
+    ``trust_roots``: certificates (objects or PEM/DER paths); without them trust is "non
+    vérifiée". ``issued`` defaults to the record beside the file. The FINESS juridique that
+    binds the establishment comes from ``finess_ej``, else the record, else the PDF Keywords;
+    ``campaign`` (default: the bundled one) says how each party's certificate is recognised
+    and the signing order (``order`` overrides it); ``cpam`` is the name of the contract's
+    CPAM when known. ``rules`` is ignored: the subject texts it held gave way to the
+    campaign's identities (:mod:`caqes_docs.signatures.binding`); callers pass ``campaign``.
     """
+    del rules
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise VerificationError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
-    roots = [
-        root if isinstance(root, x509.Certificate) else load_trust_roots([root])[0]
-        for root in trust_roots
-    ]
+        raise VerificationError(f"{path} : lecture impossible ({exc.strerror or exc})") from None
+    roots = load_trust_roots(trust_roots)
     record = issued if issued is not None else read_issued_record(path)
-    return asyncio.run(_verify(path, data, roots, record, finess_ej, rules, order))
+    expectations = expectations_for(data, path, record, finess_ej, campaign, cpam, order)
+    return asyncio.run(check_document(data, path, roots, expectations))
 
 
-async def _verify(
-    path: Path,
+def expectations_for(
     data: bytes,
-    roots: list[x509.Certificate],
+    name: str | Path,
     record: IssuedRecord | None,
-    finess_arg: str | None,
-    rules: Mapping[str, str] | None,
-    order: tuple[str, ...],
+    finess_ej: str | None,
+    campaign: Any,
+    cpam: str | None,
+    order: Iterable[str] | None,
+) -> Expectations:
+    """The expectations for a document, its FINESS taken from the first source that has it."""
+    from caqes_docs.inputs.campaign import load_campaign
+    from caqes_docs.signatures.binding import expected_signers
+
+    campaign = campaign if campaign is not None else load_campaign()
+    finess, source = finess_ej, "argument" if finess_ej else None
+    if finess is None and record is not None and record.finess_ej:
+        finess, source = record.finess_ej, record.source
+    if finess is None:
+        try:
+            finess = keywords_finess(open_pdf(data, name))
+        except VerificationError:
+            finess = None
+        source = "mots-clés du PDF" if finess else None
+    return Expectations(
+        record=record,
+        signers=expected_signers(campaign, finess, cpam),
+        order=tuple(order) if order is not None else tuple(campaign.signature.order),
+        finess_ej=finess,
+        finess_source=source,
+    )
+
+
+async def check_document(
+    data: bytes,
+    name: str | Path,
+    roots: list[x509.Certificate],
+    expectations: Expectations,
 ) -> VerificationReport:
-    reader = open_pdf(data, path)
-    fields = read_signature_fields(reader, path)
-    finess, finess_source = _finess(finess_arg, record, reader)
+    """The report on ``data``; anything unexpected is a VerificationError naming ``name``."""
+    try:
+        return await _check(data, str(name), roots, expectations)
+    except VerificationError:
+        raise
+    except RecursionError:
+        raise VerificationError(
+            f"{name} : PDF malformé (objets imbriqués trop profondément)"
+        ) from None
+    except Exception as exc:  # hostile input never ends in a traceback
+        raise VerificationError(f"{name} : PDF malformé ({_short(exc)})") from None
+
+
+async def _check(
+    data: bytes, name: str, roots: list[x509.Certificate], expect: Expectations
+) -> VerificationReport:
+    reader = open_pdf(data, name)
+    fields = read_signature_fields(reader, name)
+    roles = fields.roles(ROLES)
     context = _validation_context(reader, roots)
     try:
         signatures = [
-            await _signature_report(role, fields, context, bool(roots), finess, rules)
-            for role in ROLES
+            await _signature_report(role, fields, context, bool(roots), expect) for role in roles
         ]
         timestamps = [
             await _timestamp_report(stamp, context, bool(roots)) for stamp in fields.timestamps
         ]
     finally:
         await context.aclose()
-
-    issued, issued_source, change = UNKNOWN, None, None
-    if record is not None:
-        issued_source = record.source
-        issued_size = record.issued_size(data)
-        if issued_size is not None:
-            change = change_since_issued(reader, issued_size, fields)
-        issued = MATCHES if issued_size is not None and change is None else ISSUED_CHANGED
+    record = expect.record
     report = VerificationReport(
-        path=str(path),
+        path=name,
         ok=False,
-        complete=all(sig.status == SIGNED for sig in signatures),
+        complete=bool(signatures) and all(sig.status == SIGNED for sig in signatures),
         signatures=signatures,
-        issued=issued,
-        issued_source=issued_source,
-        issued_change=change,
-        finess_ej=finess,
-        finess_source=finess_source,
+        issued=UNKNOWN,
+        issued_source=record.source if record else None,
+        finess_ej=expect.finess_ej,
+        finess_source=expect.finess_source,
         reference=(record.reference if record else None) or keywords_reference(reader),
         pages=_page_count(reader),
+        trust_checked=bool(roots),
+        lenient_reading=not reader.strict,
         document_timestamps=timestamps,
         unexpected_fields=fields.unexpected,
     )
-    report.problems = _document_problems(report, fields, order)
-    report.ok = not report.problems and all(not sig.problems for sig in signatures)
+    report.problems = _document_problems(data, reader, fields, report, expect)
+    _what_followed(report, fields)
+    report.ok = not report.all_problems()
     return report
 
 
-def _finess(
-    argument: str | None, record: IssuedRecord | None, reader: PdfFileReader
-) -> tuple[str | None, str | None]:
-    if argument:
-        return argument, "argument"
-    if record is not None and record.finess_ej:
-        return record.finess_ej, record.source
-    from_keywords = keywords_finess(reader)
-    return (from_keywords, "mots-clés du PDF") if from_keywords else (None, None)
+def _what_followed(report: VerificationReport, fields: SignatureFields) -> None:
+    """Each signature is followed only by allowed changes when no stretch after it was
+    refused: the stretches' problems name the signature they precede, or say "après"."""
+    revisions = {name: sig.signed_revision for name, sig in fields.embedded.items()}
+    for sig in report.signatures:
+        if sig.field not in revisions:
+            continue
+        later = [name for name, rev in revisions.items() if rev > revisions[sig.field]]
+        marks = [f"avant la signature {name}" for name in later] + [
+            "après la dernière signature",
+            "avant un horodatage de document",
+        ]
+        changed = any(
+            problem.startswith("document modifié") and any(mark in problem for mark in marks)
+            for problem in report.problems
+        )
+        sig.modifications_ok = not changed
+        sig.modification_level = FOLLOWED_BY_CHANGES if changed else FOLLOWED_BY_SIGNATURES
 
 
 def _validation_context(reader: PdfFileReader, roots: list[x509.Certificate]) -> ValidationContext:
@@ -496,110 +478,271 @@ async def _signature_report(
     fields: SignatureFields,
     context: ValidationContext,
     trust_checked: bool,
-    finess: str | None,
-    rules: Mapping[str, str] | None,
+    expect: Expectations,
 ) -> SignatureReport:
     name = party(role).field
     report = SignatureReport(field=name, role=role, party=party(role).name, status=PENDING)
+    if name in fields.broken:
+        report.status = SIGNED
+        report.intact = False
+        report.problems.append(fields.broken[name])
+        return report
     signature = fields.embedded.get(name)
     if signature is None:
-        if name not in fields.empty:
-            report.status = "absent"
-            report.problems.append(f"champ de signature {name} absent")
         return report
-
     report.status = SIGNED
+    try:
+        await _judge_signature(report, signature, context, trust_checked, expect)
+    except Exception as exc:  # a forged signature: reported, not raised
+        report.intact = False
+        report.problems.append(f"signature illisible ({_short(exc)})")
+    return report
+
+
+async def _judge_signature(
+    report: SignatureReport,
+    signature: EmbeddedPdfSignature,
+    context: ValidationContext,
+    trust_checked: bool,
+    expect: Expectations,
+) -> None:
     certificate = signature.signer_cert
     report.signer = signer_common_name(certificate)
     report.subject = certificate.subject.human_friendly
     report.certification = signature.docmdp_level is not None
-    try:
-        status = await async_validate_pdf_signature(signature, signer_validation_context=context)
-    except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
-        report.intact = False
-        report.problems.append(f"signature illisible ({exc})")
-        return report
-
+    # The stretches of revisions are judged by caqes' own allow-list (revisions.py).
+    status = await async_validate_pdf_signature(
+        signature, signer_validation_context=context, skip_diff=True
+    )
     report.intact = bool(status.intact and status.valid)
     report.signing_time = status.signer_reported_dt
-    if status.timestamp_validity is not None:
-        report.timestamp_time = status.timestamp_validity.timestamp
     report.trust = ("oui" if status.trusted else "non") if trust_checked else NOT_CHECKED
-    level = modification_level(signature)
-    report.modification_level = MODIFICATION_LABELS[level]
-    report.modifications_ok = level <= ALLOWED_AFTER_SIGNATURE and status.docmdp_ok is not False
-    report.party_match = party_matches(role, certificate, finess, rules)
+    expected = (expect.signers or {}).get(report.role)
+    report.party_match = expected.judge(certificate) if expected else UNKNOWN
+    report.expected_identity = expected.describe() if expected else None
 
     if not report.intact:
         report.problems.append("le contenu signé a été altéré")
+    if status.coverage not in _GOOD_COVERAGE:
+        report.problems.append("la signature ne couvre pas toute sa révision du document")
+    padding = _padding_problem(signature)
+    if padding:
+        report.problems.append(padding)
     token = status.timestamp_validity
-    if token is not None and not (token.intact and token.valid):
-        report.problems.append("le jeton d'horodatage de la signature est invalide")
+    if token is not None:
+        report.timestamp_time = token.timestamp
+        report.timestamp_trust = ("oui" if token.trusted else "non") if trust_checked else None
+        if not (token.intact and token.valid):
+            report.problems.append("le jeton d'horodatage de la signature est invalide")
+        elif report.timestamp_trust == "non":
+            report.problems.append(
+                "le jeton d'horodatage vient d'une autorité d'horodatage non reconnue"
+            )
     if report.trust == "non":
         report.problems.append("certificat du signataire non reconnu par les autorités données")
-    if not report.modifications_ok:
-        report.problems.append(f"modification après signature : {report.modification_level}")
     if report.party_match == DIFFERS:
         report.problems.append(
-            f"le certificat ({report.subject}) ne correspond pas à la partie {report.party}"
+            f"le certificat ({report.subject}) ne correspond pas à la partie {report.party} "
+            f"(attendu : {report.expected_identity})"
         )
-    return report
+    elif report.party_match == UNKNOWN:
+        report.problems.append(
+            f"partie du certificat non vérifiable : {report.expected_identity or 'règle absente'}"
+        )
+
+
+def _padding_problem(signature: EmbeddedPdfSignature) -> str | None:
+    """Bytes after the signature container in /Contents must be the zeros of its room."""
+    contents = bytes(signature.sig_object.raw_get("/Contents"))
+    _class, _method, _tag, header, body, _trailer = asn1_parser.parse(contents)
+    if contents[len(header) + len(body) :].strip(b"\x00"):
+        return "octets non nuls après la signature dans /Contents"
+    return None
 
 
 async def _timestamp_report(
     stamp: EmbeddedPdfSignature, context: ValidationContext, trust_checked: bool
 ) -> TimestampReport:
     try:
-        status = await async_validate_pdf_timestamp(stamp, validation_context=context)
-    except (SignatureValidationError, PdfError, ValueError, KeyError):
-        return TimestampReport(stamp.field_name, None, False, NOT_CHECKED, UNKNOWN)
+        status = await async_validate_pdf_timestamp(
+            stamp, validation_context=context, skip_diff=True
+        )
+    except Exception:  # a forged timestamp: reported as invalid
+        return TimestampReport(stamp.field_name, None, False, NOT_CHECKED)
     trust = ("oui" if status.trusted else "non") if trust_checked else NOT_CHECKED
-    level = modification_level(stamp)
-    return TimestampReport(
-        field=stamp.field_name,
-        time=status.timestamp,
-        intact=bool(status.intact and status.valid),
-        trust=trust,
-        modification_level=MODIFICATION_LABELS[level],
-    )
+    intact = bool(status.intact and status.valid) and status.coverage in _GOOD_COVERAGE
+    return TimestampReport(stamp.field_name, status.timestamp, intact, trust)
+
+
+# --- the document as a whole ------------------------------------------------------------------
 
 
 def _document_problems(
-    report: VerificationReport, fields: SignatureFields, order: tuple[str, ...]
+    data: bytes,
+    reader: PdfFileReader,
+    fields: SignatureFields,
+    report: VerificationReport,
+    expect: Expectations,
 ) -> list[str]:
     problems: list[str] = []
-    if report.issued_change is not None:
-        problems.append(
-            "le document a été modifié depuis son émission, avant la première signature : "
-            f"{report.issued_change}"
-        )
-    elif report.issued == ISSUED_CHANGED:
-        problems.append(f"le document ne prolonge pas la version émise ({report.issued_source})")
+    if fields.missing():
+        problems.append(f"aucun champ de signature des parties ({', '.join(fields.missing())})")
     if fields.unexpected:
         problems.append(f"champs de signature inattendus : {', '.join(fields.unexpected)}")
     for stamp in report.document_timestamps:
-        if not stamp.intact or stamp.trust == "non":
+        if not stamp.intact:
             problems.append(f"horodatage de document {stamp.field} invalide")
-    order_problem = _order_problem(fields, order)
+        elif stamp.trust == "non":
+            problems.append(
+                f"horodatage de document {stamp.field} d'une autorité d'horodatage non reconnue"
+            )
+    order_problem = _order_problem(fields, fields.roles(expect.order))
     if order_problem:
         problems.append(order_problem)
+    problems += _revision_problems(data, reader, fields, report, expect)
     return problems
 
 
 def _order_problem(fields: SignatureFields, order: tuple[str, ...]) -> str | None:
     """Signatures must appear in ``order``, each in a later revision than the previous one."""
     signed = [role for role in order if fields.filled(role)]
+    wrong = f"ordre de signature non respecté (attendu : {' puis '.join(order)})"
     if signed != list(order[: len(signed)]):
-        return f"ordre de signature non respecté (attendu : {' puis '.join(order)})"
-    revisions = [fields.embedded[party(role).field].signed_revision for role in signed]
-    if revisions != sorted(revisions):
-        return f"ordre de signature non respecté (attendu : {' puis '.join(order)})"
+        return wrong
+    revisions = [
+        fields.embedded[party(role).field].signed_revision
+        for role in signed
+        if party(role).field in fields.embedded
+    ]
+    if revisions != sorted(set(revisions)):
+        return wrong
     return None
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """A signed revision: a party's signature or a document timestamp."""
+
+    revision: int
+    end: int
+    """Where its byte range ends."""
+    own_field: str | None
+
+
+def _marks(fields: SignatureFields) -> list[_Mark]:
+    marks = []
+    for name, signature in fields.embedded.items():
+        marks.append(_Mark(signature.signed_revision, _range_end(signature), name))
+    for stamp in fields.timestamps:
+        marks.append(_Mark(stamp.signed_revision, _range_end(stamp), None))
+    return sorted(marks, key=lambda mark: mark.revision)
+
+
+def _range_end(signature: EmbeddedPdfSignature) -> int:
+    start, length = signature.byte_range[2], signature.byte_range[3]
+    return int(start) + int(length)
+
+
+def _revision_problems(
+    data: bytes,
+    reader: PdfFileReader,
+    fields: SignatureFields,
+    report: VerificationReport,
+    expect: Expectations,
+) -> list[str]:
+    """Each stretch of revisions judged by the allow-list, and the bytes after the last one."""
+    problems: list[str] = []
+    marks = _marks(fields)
+    last = reader.xrefs.total_revisions - 1
+    issued_revision = _issued_revision(data, reader, expect.record, report)
+    if expect.record is None:
+        problems.append(
+            "aucune trace de l'émission (fiche .emission.json, --issued, --manifest ou "
+            "registre) : rien ne prouve que ce fichier prolonge le document émis"
+        )
+    elif issued_revision is None:
+        problems.append(f"le document ne prolonge pas la version émise ({expect.record.source})")
+    base = issued_revision
+    for index, mark in enumerate(marks):
+        if base is not None:
+            found = segment_problems(
+                reader, base, mark.revision, own_field=mark.own_field, allow_timestamps=index > 0
+            )
+            where = (
+                f"avant la signature {mark.own_field}"
+                if mark.own_field
+                else ("avant un horodatage de document")
+            )
+            problems += [f"document modifié {where} : {problem}" for problem in found]
+        base = mark.revision
+    if base is not None and base < last:
+        found = segment_problems(reader, base, last, own_field=None, allow_timestamps=bool(marks))
+        where = "après la dernière signature" if marks else "depuis son émission"
+        problems += [f"document modifié {where} : {problem}" for problem in found]
+    if issued_revision is not None:
+        changed = any(problem.startswith("document modifié") for problem in problems)
+        report.issued = ISSUED_CHANGED if changed else MATCHES
+    if marks:
+        problems += _uncovered_problems(data, reader, marks)
+    problems += _docmdp_problems(fields, marks)
+    return problems
+
+
+def _issued_revision(
+    data: bytes, reader: PdfFileReader, record: IssuedRecord | None, report: VerificationReport
+) -> int | None:
+    """The last revision of the issued file, or None when the file does not extend it."""
+    if record is None:
+        return None
+    size = record.issued_size(data)
+    if size is None:
+        report.issued = ISSUED_CHANGED
+        return None
+    xrefs = reader.xrefs
+    within = [r for r in range(xrefs.total_revisions) if xrefs.get_startxref_for_revision(r) < size]
+    if not within:
+        report.issued = ISSUED_CHANGED
+        return None
+    return max(within)
+
+
+def _uncovered_problems(data: bytes, reader: PdfFileReader, marks: list[_Mark]) -> list[str]:
+    """Bytes after the last signed revision: only whole, linked revisions of known objects."""
+    problems = []
+    covered = max(mark.end for mark in marks)
+    tail = data[covered:]
+    ends = [match.end() for match in _EOF_MARK.finditer(tail)]
+    trailing = tail[ends[-1] :] if ends else tail
+    if trailing.strip(_PDF_WHITESPACE) or len(trailing) > _TRAILING_WHITESPACE:
+        problems.append(
+            f"{len(trailing)} octet(s) ajouté(s) après la fin du fichier, couverts par aucune "
+            "signature"
+        )
+    last_signed = max(mark.revision for mark in marks)
+    later = range(last_signed + 1, reader.xrefs.total_revisions)
+    if len(ends) != len(later):
+        problems.append(
+            "mise à jour incrémentale non reliée au document après la dernière signature"
+        )
+    declared = sum(len(reader.xrefs.explicit_refs_in_revision(r)) + 1 for r in later)
+    if len(_OBJECT_HEADER.findall(tail)) > declared:
+        problems.append("objets non référencés ajoutés après la dernière signature")
+    return problems
+
+
+def _docmdp_problems(fields: SignatureFields, marks: list[_Mark]) -> list[str]:
+    """A certification that forbids every change (P=1) admits no later signature."""
+    for name, signature in fields.embedded.items():
+        if signature.docmdp_level == MDPPerm.NO_CHANGES and any(
+            mark.revision > signature.signed_revision and mark.own_field for mark in marks
+        ):
+            return [f"la signature {name} certifie le document sans modification permise"]
+    return []
 
 
 def _page_count(reader: PdfFileReader) -> int:
     try:
         pages = reader.root["/Pages"]
         return int(pages["/Count"]) if isinstance(pages, generic.DictionaryObject) else 0
-    except (KeyError, PdfError, TypeError, ValueError):
+    except Exception:  # a count for the report only
         return 0
