@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from dsfr.forms import DsfrBaseForm
 
+from caqes_docs.registry.amendments import VOLET_LABELS
+
 TARGETING_SUFFIXES = (".xlsx", ".xls", ".ods", ".csv")
 
 
@@ -55,3 +57,37 @@ class TargetingForm(DsfrBaseForm):
 
 class LoginForm(DsfrBaseForm, AuthenticationForm):
     """Django's login form in DSFR markup."""
+
+
+class TerminationForm(DsfrBaseForm):
+    volet = forms.TypedChoiceField(
+        label="Volet à résilier",
+        choices=[(number, f"Volet {number} — {label}") for number, label in VOLET_LABELS.items()],
+        coerce=int,
+    )
+    date_signature = forms.DateField(
+        label="Date de signature prévue",
+        help_text="Elle fixe la date d'effet : le 31 décembre de son année (article 11).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
+class AmendmentForm(DsfrBaseForm):
+    modifications = forms.FileField(
+        label="Fichier des modifications (YAML)",
+        help_text="Comme pour caqes amend : voir examples/avenants/avenant-exemple.yaml.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".yaml,.yml"}),
+    )
+    date_signature = forms.DateField(
+        label="Date de signature prévue",
+        help_text="Elle fixe la date d'effet : le 1er janvier suivant (article 10).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_modifications(self):  # type: ignore[no-untyped-def]
+        upload = self.cleaned_data["modifications"]
+        if Path(upload.name or "").suffix.lower() not in (".yaml", ".yml"):
+            raise forms.ValidationError("fichier YAML attendu (.yaml ou .yml)")
+        if upload.size > 1024 * 1024:
+            raise forms.ValidationError("fichier de modifications trop volumineux (1 Mo au plus)")
+        return upload

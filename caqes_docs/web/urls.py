@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from caqes_docs.web import views
 from caqes_docs.web.forms import LoginForm
@@ -19,6 +19,11 @@ portal = [
     ),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="deconnexion"),
     path("contrats/<str:reference>/", views.contract, name="contrat"),
+    re_path(
+        r"^contrats/(?P<reference>[^/]+)/(?P<kind>avenant|resiliation)/$",
+        views.new_document,
+        name="nouveau-document",
+    ),
     path("documents/<int:document_id>/<str:which>.pdf", views.document_file, name="document"),
     path("refus/<int:refused_id>.pdf", views.refused_file, name="refus"),
     path("liens/", views.create_links, name="liens"),

@@ -27,9 +27,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from caqes_docs.errors import CaqesError
 from caqes_docs.parties import ROLES, party
+from caqes_docs.registry.lifecycle import amend, terminate
 from caqes_docs.registry.store import DocumentRecord
 from caqes_docs.web import exchange, links
-from caqes_docs.web.forms import SignedCopyForm, TargetingForm
+from caqes_docs.web.forms import AmendmentForm, SignedCopyForm, TargetingForm, TerminationForm
 from caqes_docs.web.models import Job, PartyLink, RefusedUpload
 from caqes_docs.web.tasks import batch_task, countersign_task
 
@@ -157,6 +158,8 @@ def contract(request: HttpRequest, reference: str) -> HttpResponse:
             "documents": documents,
             "events": list(reversed(events)),
             "party_names": PARTY_NAMES,
+            "termination_form": TerminationForm(),
+            "amendment_form": AmendmentForm(),
         },
     )
 
@@ -200,6 +203,49 @@ def refused_file(request: HttpRequest, refused_id: int) -> HttpResponse:
     if not refused.stored_name:
         raise Http404("fichier non conservé")
     return _pdf(exchange.files_dir("refus") / refused.stored_name, f"refus-{refused.id}.pdf")
+
+
+@require_POST
+@login_required
+def new_document(request: HttpRequest, reference: str, kind: str) -> HttpResponse:
+    """An avenant (changes file) or a résiliation (volet), issued as ``caqes amend`` and
+    ``caqes terminate`` do; the library refuses what the contract's state does not allow."""
+    back = HttpResponseRedirect(reverse("portail:contrat", args=[reference]))
+    form_class = AmendmentForm if kind == "avenant" else TerminationForm
+    form = form_class(request.POST, request.FILES)
+    if not form.is_valid():
+        problems = "; ".join(error for errors in form.errors.values() for error in errors)
+        messages.error(request, f"Document non émis : {problems}")
+        return back
+    date = form.cleaned_data["date_signature"]
+    try:
+        with exchange.open_registry() as registry:
+            registry.contract(reference)  # unknown reference: 404 below, nothing written
+            if kind == "avenant":
+                upload = form.cleaned_data["modifications"]
+                changes = exchange.files_dir("avenants") / exchange.generated_name(".yaml")
+                changes.write_bytes(upload.read())
+                issued = amend(registry, reference, changes, date)
+            else:
+                issued = terminate(registry, reference, form.cleaned_data["volet"], date)
+            exchange.record_event(
+                registry,
+                "émission portail",
+                f"{issued.document.label} émis depuis le portail par {_officer(request)}",
+                issued.document.contract_id,
+                issued.document.id,
+            )
+    except CaqesError as exc:
+        if "inconnu du registre" in str(exc):
+            raise Http404("contrat inconnu") from None
+        messages.error(request, f"Document non émis : {exc}")
+        return back
+    messages.success(
+        request,
+        f"{issued.document.label.capitalize()} émis, date d'effet le "
+        f"{issued.effective_date:%d/%m/%Y} ; créez les liens des parties pour le faire signer.",
+    )
+    return back
 
 
 # --- officers: links ----------------------------------------------------------------------------

@@ -452,3 +452,30 @@ def test_csv_exports_do_not_carry_formulas(portal: Portal) -> None:
     response = _csv("x.csv", ["nom"], [['=HYPERLINK("http://x")'], ["@SUM(A1)"], ["CHU"]])
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[1:] == [['\'=HYPERLINK("http://x")'], ["'@SUM(A1)"], ["CHU"]]
+
+
+def test_avenant_and_termination_from_the_contract_page(portal: Portal) -> None:
+    reference = portal.issued[CHU].contract.reference
+    officer = portal.officer()
+    url = reverse("portail:nouveau-document", args=[reference, "resiliation"])
+    early = officer.post(url, {"volet": "1", "date_signature": "2023-03-01"}, follow=True)
+    assert "Document non émis" in text(early) and "pas encore signé" in text(early)
+    for role in ("ETAB", "CPAM", "ARS"):
+        upload(Client(), portal.link(CHU, role), portal.issued[CHU].copies[role])
+    done = officer.post(url, {"volet": "2", "date_signature": "2023-03-01"}, follow=True)
+    assert "émis, date d'effet le 31/12/2023" in text(done), text(done)[-3000:]
+    rows = text(officer.get(reverse("portail:tableau"), {"filtre": "ETAB"}))
+    assert "résiliation volet 2 (avenant n°1)" in rows
+    avenant = officer.post(
+        reverse("portail:nouveau-document", args=[reference, "avenant"]),
+        {"modifications": SimpleUploadedFile("m.yaml", b"x"), "date_signature": "2023-11-15"},
+        follow=True,
+    )
+    assert "en attente de signature" in text(avenant)
+    assert (
+        officer.post(
+            reverse("portail:nouveau-document", args=["CAQES-INCONNU", "resiliation"]),
+            {"volet": "1", "date_signature": "2023-03-01"},
+        ).status_code
+        == 404
+    )
