@@ -57,7 +57,7 @@ class EvaluationDocuments:
     year: int
     error: str | None = None
     letter_record: IssuedRecord | None = None
-    _pdfs: dict[str, Path] = field(default_factory=dict)
+    pdfs: dict[str, Path] = field(default_factory=dict)  # "report"/"letter" → converted PDF
 
     def docx(self, kind: str) -> Path:
         target = self.report if kind == "report" else self.letter
@@ -120,13 +120,13 @@ def _convert(batch: Sequence[EvaluationDocuments], workers: int | None) -> None:
         for result in pool.convert([task for _, _, task in tasks.values()]):
             docs, kind, task = tasks[id(result.task)]
             if result.ok:
-                docs._pdfs[kind] = task.target
+                docs.pdfs[kind] = task.target
             elif docs.error is None:
                 docs.error = result.message()
 
 
 def _finish_report(docs: EvaluationDocuments, moment: dt.datetime) -> None:
-    part = Part.from_file(docs._pdfs["report"], "Rapport d’évaluation", docs.report.name)
+    part = Part.from_file(docs.pdfs["report"], "Rapport d’évaluation", docs.report.name)
     write_bytes(docs.report, assemble([part], docs.metadata("Rapport d’évaluation"), now=moment))
 
 
@@ -135,7 +135,7 @@ def _finish_letter(
 ) -> IssuedRecord:
     """The letter with its one field, ``s3_ARS``, and its issued record beside it."""
     ars = party("ARS")
-    part = Part.from_file(docs._pdfs["letter"], "Notification", docs.letter.name)
+    part = Part.from_file(docs.pdfs["letter"], "Notification", docs.letter.name)
     anchors = find_anchors(part.pdf, [ars.signature_anchor, ars.date_anchor], source=part.name)
     placements = plan_fields(anchors, geometry, [ars], source=part.name)
     metadata = docs.metadata("Notification de l’intéressement")

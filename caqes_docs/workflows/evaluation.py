@@ -88,6 +88,7 @@ REISSUED = "émis à nouveau"
 UP_TO_DATE = "à jour"
 BLOCKED = "non remplacé"
 FAILED = "échec"
+SIGNED_LETTER = "notification signée"
 
 AMOUNT_COLUMNS = ("finess_ej", "raison_sociale", "national", "regional", "modulation", "total")
 REJECT_COLUMNS = (
@@ -330,7 +331,7 @@ def letter_state(path: Path, issued_sha256: str | None, issued_size: int | None)
     """
     copies = sorted(path.parent.glob(f"{glob.escape(path.stem)}.signe*{path.suffix}"))
     if copies:
-        return f"notification signée (copie signée {copies[0].name})"
+        return f"{SIGNED_LETTER} (copie signée {copies[0].name})"
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -344,13 +345,13 @@ def letter_state(path: Path, issued_sha256: str | None, issued_size: int | None)
     if hashlib.sha256(head).hexdigest() != issued_sha256:
         return "fichier modifié depuis son émission"
     if len(data) > (issued_size or 0):
-        return "notification signée"
+        return SIGNED_LETTER
     return None
 
 
 def _signed_live(live: EvaluationRecord) -> str | None:
     if live.status == EvaluationStatus.SIGNED:
-        return "notification signée"
+        return SIGNED_LETTER
     if live.letter_path is None:
         return None
     return letter_state(live.letter_path, live.letter_sha256, live.letter_size)
@@ -379,7 +380,7 @@ def _plan(
     name = est.contract.legal_name
     live = live_evaluation(registry, est.contract.contract_id, year.year)
     locked = _signed_live(live) if live is not None else None
-    if live is not None and locked and locked.startswith("notification signée"):
+    if live is not None and locked and locked.startswith(SIGNED_LETTER):
         mark_signed(registry, live)
     if live is not None and live.digest == key and (locked or _documents_present(live)):
         outcomes.append(Outcome(est.finess_ej, name, UP_TO_DATE, f"version n°{live.number}"))
@@ -404,7 +405,7 @@ def _plan(
             )
             return None
     same = live is not None and live.digest == key
-    number = live.number if same and live is not None else (live.number + 1 if live else 1)
+    number = (live.number if same else live.number + 1) if live is not None else 1
     context = report_context(est, year, number, today)
     report = out_dir / f"{file_stem('rapport-evaluation', year.year, est.finess_ej)}.pdf"
     return _Job(est, data, key, number, same, context, report, letter)
