@@ -78,7 +78,7 @@ def summary_table(report: BatchReport) -> Table:
 )  # fmt: skip
 @click.option(
     "--jobs", "travaux", type=click.IntRange(1, 64), metavar="NOMBRE",
-    help="Processus en parallèle (1 à 64).",
+    help="Processus LibreOffice en parallèle (par défaut : selon les cœurs).",
 )  # fmt: skip
 @REGISTRY_OPTION
 def batch_command(

@@ -15,13 +15,24 @@ if TYPE_CHECKING:
 
 
 def _print_generation(report: GenerationReport, out_dir: Path) -> None:
+    """Per contract: the PDF to sign (its path), its issued record, its sources."""
+    import shutil
+    import textwrap
+
     from caqes_docs.issued import sidecar_path
 
+    width = max(shutil.get_terminal_size((100, 24)).columns, 60)
     for item in report.generated:
-        files = [item.rendered.contract, *(path for _, path in item.rendered.annexes)]
-        if item.pdf is not None:
-            files += [item.pdf, sidecar_path(item.pdf)]
-        click.echo(f"{item.contract.reference} : {', '.join(p.name for p in files)}")
+        if item.pdf is None:
+            click.echo(f"{item.contract.reference} : sources DOCX seulement (--no-pdf)")
+        else:
+            click.echo(f"{item.contract.reference} : PDF à signer : {item.pdf}")
+            click.echo(f"    fiche d'émission : {sidecar_path(item.pdf).name}")
+        sources = [item.rendered.contract, *(path for _, path in item.rendered.annexes)]
+        text = f"    sources : {', '.join(p.name for p in sources)}"
+        # File names are never cut: lines break only after a comma.
+        click.echo(textwrap.fill(text, width, subsequent_indent=" " * 14,
+                                 break_long_words=False, break_on_hyphens=False))  # fmt: skip
     for source, exc in report.failed:
         for line in str(exc).splitlines():
             click.echo(f"Refusé : {source.name} : {line}", err=True)

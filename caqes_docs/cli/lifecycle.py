@@ -252,7 +252,7 @@ def amend_command(
 @click.command("terminate", context_settings=CONTEXT)
 @click.argument("reference", metavar="REFERENCE")
 @click.option(
-    "--volet", type=click.Choice(sorted(VOLET_NAMES)), required=True,
+    "--volet", type=click.Choice(sorted(VOLET_NAMES)), required=True, metavar="VOLET",
     help="Volet à résilier : prescriptions (volet 1) ou parcours (volet 2).",
 )  # fmt: skip
 @SIGNATURE_DATE
