@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import system_reason
 from caqes_docs.issued import IssuedRecord
 
 MANIFEST = "manifest.json"
@@ -20,10 +21,13 @@ ENTRY = "etablissement.json"
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("fichier introuvable", file=path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"fichier JSON illisible ({exc})", file=path) from None
+    except OSError as exc:
+        raise InputError(f"lecture impossible ({system_reason(exc)})", file=path) from None
+    except UnicodeDecodeError:
+        raise InputError("fichier JSON illisible (pas en UTF-8)", file=path) from None
+    except json.JSONDecodeError as exc:
+        where = f"ligne {exc.lineno}, colonne {exc.colno}"
+        raise InputError(f"fichier JSON illisible ({where})", file=path) from None
 
 
 def read_entry(folder: Path) -> dict[str, Any] | None:
