@@ -31,6 +31,8 @@ COMMANDS = {
     "serve": "caqes_docs.cli.web:serve_command",  # the exchange portal
     "web": "caqes_docs.cli.web:web_group",
     "evaluate": "caqes_docs.cli.evaluation:evaluate_command",  # the annual evaluation
+    "relances": "caqes_docs.cli.mail:reminders_command",  # the portal's mail
+    "bordereaux": "caqes_docs.cli.mail:bordereaux_command",  # proofs of signature
 }
 
 

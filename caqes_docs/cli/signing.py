@@ -252,6 +252,11 @@ def sign_command(
 )  # fmt: skip
 @CAMPAIGN_OPTION
 @click.option("--json", "en_json", is_flag=True, help="Rapport au format JSON (clés en français).")
+@click.option(
+    "--bordereau", "bordereau", is_flag=True,
+    help="Chaque FICHIER est un bordereau de signature : vérifier son sceau ARS et qu'il "
+    "correspond à la copie signée à côté de lui.",
+)  # fmt: skip
 def verify_command(
     fichiers: tuple[Path, ...],
     confiance: tuple[Path, ...],
@@ -260,6 +265,7 @@ def verify_command(
     manifest: Path | None,
     campagne: Path | None,
     en_json: bool,
+    bordereau: bool = False,
 ) -> None:
     """Vérifie les signatures de chaque FICHIER PDF.
 
@@ -269,6 +275,7 @@ def verify_command(
     pas vérifiée : le statut vaut alors 1, sauf avec --no-trust-check. Statut 0 seulement si
     tout est valide.
     """
+    input_errors_are_unreadable()
     import json
 
     from caqes_docs.inputs.campaign import load_campaign
@@ -276,6 +283,11 @@ def verify_command(
     from caqes_docs.signatures.verify import verify_document
     from caqes_docs.workflows.manifest import issued_from_manifest
 
+    if bordereau:
+        from caqes_docs.cli.mail import verify_bordereaux
+
+        verify_bordereaux(fichiers, confiance)
+        return
     if empreinte and manifest:
         fail("choisir --issued ou --manifest, pas les deux")
     campaign = load_campaign(campagne)

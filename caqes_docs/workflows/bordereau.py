@@ -433,9 +433,9 @@ def check_bordereau(
         matches = digest == claims["copie_sha256"]
         if not matches:
             problems.append(
-                f"le bordereau ne correspond pas à {copy.name} : il décrit la copie signée "
-                f"{claims.get('reference', '?')} ({claims.get('document', '?')}) de SHA-256 "
-                f"{claims['copie_sha256']}, ce fichier a le SHA-256 {digest}"
+                f"le bordereau ne correspond pas à {copy.name} : il décrit le "
+                f"{claims.get('document', '?')} {claims.get('reference', '?')}, copie signée de "
+                f"SHA-256 {claims['copie_sha256']} ; ce fichier a le SHA-256 {digest}"
             )
     return BordereauCheck(path, copy, sealed, matches, claims.get("reference"), problems)
 

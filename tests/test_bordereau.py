@@ -1,0 +1,276 @@
+"""The bordereau de signature: real contracts (LibreOffice), real signatures, a real registry.
+
+Two example contracts are issued and signed by their three parties with the demo PKI; the
+registry records the signed copies. Each complete contract gets its sealed bordereau, whose
+facts are checked against ``caqes verify --json`` and whose seal and match are checked by
+:func:`check_bordereau` (and ``caqes verify --bordereau``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from caqes_docs.cli import main
+from caqes_docs.errors import VerificationError
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.issued import sidecar_path
+from caqes_docs.parties import ROLES
+from caqes_docs.registry.lifecycle import signed_copy_path
+from caqes_docs.registry.store import DocumentRecord, Registry, Signature
+from caqes_docs.signatures.pki import create_demo_pki
+from caqes_docs.signatures.signing import load_p12, sign_documents
+from caqes_docs.signatures.verify import SIGNED, verify_document
+from caqes_docs.workflows.bordereau import (
+    BORDEREAU_EVENT,
+    bordereau_facts,
+    check_bordereau,
+    issue_bordereau,
+    issue_missing,
+    missing_bordereaux,
+)
+from caqes_docs.workflows.generate import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ("chu-fictif-bordeaux", "clinique-fictive-bayonne")
+PASSWORD = b"caqes-bordereau"
+
+
+@dataclass(frozen=True)
+class Signed:
+    folder: Path
+    registry: Path
+    root: Path
+    ars_p12: Path
+    references: list[str]
+
+
+def _signer(pki, contract, role: str):  # type: ignore[no-untyped-def]
+    if role == "ETAB":
+        return load_p12(pki.establishments[contract.establishment.finess_ej], PASSWORD)
+    if role == "CPAM":
+        establishment = contract.establishment
+        key, _ = load_campaign().cpam_for(establishment.finess_ej, establishment.cpam)
+        return load_p12(pki.cpams[key], PASSWORD)
+    return load_p12(pki.ars, PASSWORD)
+
+
+def _record_signed(registry: Registry, document: DocumentRecord, copy: Path, root: Path) -> None:
+    """What ``caqes receive`` records for a copy signed by all: verified first."""
+    report = verify_document(copy, trust_roots=[root])
+    assert report.ok and report.complete, report.all_problems()
+    target = signed_copy_path(document.issued_path)
+    shutil.copyfile(copy, target)
+    signatures = [
+        Signature(sig.role, sig.signer or "", sig.subject, sig.signing_time.isoformat())
+        for sig in report.signatures
+        if sig.status == SIGNED and sig.signing_time
+    ]
+    with registry.transaction():
+        registry.add_signatures(document, signatures, target, copy.name)
+        registry.complete(document)
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
+    folder = tmp_path_factory.mktemp("bordereau")
+    db = folder / "caqes.db"
+    report = generate(
+        [ROOT / "examples" / f"{name}.yaml" for name in EXAMPLES], folder / "contrats", registry=db
+    )
+    assert not report.failed, report.failed
+    pki = create_demo_pki(
+        folder / "pki",
+        [(item.contract.establishment.finess_ej, item.contract.establishment.legal_name)
+         for item in report.generated],
+        PASSWORD,
+    )  # fmt: skip
+    with Registry.open(db) as registry:
+        documents = {doc.reference: doc for doc in registry.documents()}
+        for item in report.generated:
+            assert item.pdf is not None
+            source = item.pdf
+            for role in ROLES:
+                target = folder / f"{item.pdf.stem}-{role}.pdf"
+                [result] = sign_documents(
+                    [source],
+                    role,
+                    _signer(pki, item.contract, role),
+                    output=target,
+                    trust_roots=[pki.root_certificate],
+                )
+                assert result.ok, result.error
+                source = target
+            _record_signed(
+                registry, documents[item.contract.reference], source, pki.root_certificate
+            )
+    assert pki.ars is not None
+    return Signed(
+        folder, db, pki.root_certificate, pki.ars, [i.contract.reference for i in report.generated]
+    )
+
+
+@pytest.fixture(scope="module")
+def sealed(signed: Signed) -> dict[str, Path]:
+    """Every complete document's bordereau, sealed once for the module."""
+    signer = load_p12(signed.ars_p12, PASSWORD)
+    with Registry.open(signed.registry) as registry:
+        assert len(missing_bordereaux(registry)) == 2
+        issued, failures = issue_missing(registry, signer, [signed.root])
+        assert failures == []
+        assert missing_bordereaux(registry) == []
+    return {item.document.reference: item.path for item in issued}
+
+
+def _document(signed: Signed, reference: str) -> DocumentRecord:
+    with Registry.open(signed.registry) as registry:
+        return next(doc for doc in registry.documents() if doc.reference == reference)
+
+
+def test_the_bordereau_is_one_sealed_pdf_a_page_beside_the_signed_copy(
+    signed: Signed, sealed: dict[str, Path]
+) -> None:
+    reference = signed.references[0]
+    path = sealed[reference]
+    document = _document(signed, reference)
+    assert path == document.bordereau_path
+    assert path.parent == document.signed_path.parent  # type: ignore[union-attr]
+    reader = PdfReader(path)
+    assert len(reader.pages) == 1
+    assert b"pdfaid:part" in path.read_bytes()  # PDF/A, as the contracts
+    report = verify_document(path, trust_roots=[signed.root])
+    assert report.ok, report.all_problems()
+    assert [(sig.role, sig.status) for sig in report.signatures] == [("ARS", SIGNED)]
+    text = reader.pages[0].extract_text()
+    for fact in (reference, document.issued_sha256, "Établissement", "CPAM", "ARS"):
+        assert fact in text
+
+
+def test_its_facts_are_those_of_verify_json(signed: Signed, sealed: dict[str, Path]) -> None:
+    reference = signed.references[0]
+    document = _document(signed, reference)
+    result = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            "--json",
+            "--trust",
+            str(signed.root),
+            "--issued",
+            document.issued_sha256,
+            str(document.signed_path),
+        ],
+        prog_name="caqes",
+    )
+    assert result.exit_code == 0, result.output
+    [verified] = json.loads(result.output)
+    with Registry.open(signed.registry) as registry:
+        facts = bordereau_facts(registry, document, [signed.root])
+    assert facts.ok is verified["valide"] is True
+    assert facts.reference == verified["reference"]
+    stated = [
+        (s.role, s.signer, s.subject, s.signing_time.isoformat() if s.signing_time else None,
+         s.timestamp_time, s.verification)
+        for s in facts.signatures
+    ]  # fmt: skip
+    expected = [
+        (s["role"], s["signataire"], s["certificat"], s["date_signature"], s["date_horodatage"],
+         "; ".join(s["problemes"]) or "valide")
+        for s in verified["signatures"]
+    ]  # fmt: skip
+    assert stated == expected
+    # What the report leaves out: the issuer (the demo root) and the revision each covers.
+    assert {s.issuer for s in facts.signatures} == {
+        "Common Name: AC racine de démonstration CAQES, Organization: CAQES démonstration, "
+        "Country: FR"
+    }
+    assert [s.revision for s in facts.signatures] == sorted(s.revision for s in facts.signatures)
+    assert facts.signatures[-1].covered_bytes <= document.signed_path.stat().st_size  # type: ignore[union-attr]
+    # The bordereau's text states the same facts.
+    text = PdfReader(sealed[reference]).pages[0].extract_text()
+    for sig in facts.signatures:
+        assert sig.signer in text
+
+
+def test_the_bordereau_matches_its_contract_and_is_recorded(
+    signed: Signed, sealed: dict[str, Path]
+) -> None:
+    reference = signed.references[0]
+    check = check_bordereau(sealed[reference], trust_roots=[signed.root])
+    assert check.ok and check.sealed and check.matches, check.problems
+    assert check.reference == reference
+    with Registry.open(signed.registry) as registry:
+        export = registry.export_data()
+        kinds = [event.kind for event in registry.events()]
+    [contract] = [c for c in export["contrats"] if c["reference"] == reference]
+    assert contract["documents"][0]["bordereau"] == str(sealed[reference])
+    assert kinds.count(BORDEREAU_EVENT) == 2
+
+
+def test_a_bordereau_moved_next_to_another_contract_does_not_match(
+    signed: Signed, sealed: dict[str, Path], tmp_path: Path
+) -> None:
+    first, second = signed.references
+    other = _document(signed, second)
+    moved = tmp_path / other.bordereau_path.name
+    shutil.copyfile(sealed[first], moved)
+    shutil.copyfile(sidecar_path(sealed[first]), sidecar_path(moved))
+    shutil.copyfile(other.signed_path, tmp_path / other.signed_path.name)  # type: ignore[arg-type]
+    check = check_bordereau(moved, trust_roots=[signed.root])
+    assert check.sealed and not check.matches and not check.ok
+    assert f"ne correspond pas à {other.signed_path.name}" in check.problems[0]  # type: ignore[union-attr]
+    # The same through the command line: one line per bordereau, status 1.
+    result = CliRunner().invoke(
+        main, ["verify", "--bordereau", "--trust", str(signed.root), str(moved)], prog_name="caqes"
+    )
+    assert result.exit_code == 1
+    assert "NE CORRESPOND PAS" in result.output
+    ok = CliRunner().invoke(
+        main,
+        ["verify", "--bordereau", "--trust", str(signed.root), str(sealed[first])],
+        prog_name="caqes",
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_tampered_bordereau_loses_its_seal(
+    signed: Signed, sealed: dict[str, Path], tmp_path: Path
+) -> None:
+    reference = signed.references[0]
+    document = _document(signed, reference)
+    copy = tmp_path / sealed[reference].name
+    data = bytearray(sealed[reference].read_bytes())
+    data[len(data) // 3] ^= 0x01  # inside the page, covered by the seal
+    copy.write_bytes(bytes(data))
+    shutil.copyfile(document.signed_path, tmp_path / document.signed_path.name)  # type: ignore[arg-type]
+    try:
+        check = check_bordereau(copy, trust_roots=[signed.root])
+    except VerificationError:
+        return  # unreadable once altered: refused all the same
+    assert not check.sealed and not check.ok
+
+
+def test_a_bordereau_is_never_replaced(signed: Signed, sealed: dict[str, Path]) -> None:
+    signer = load_p12(signed.ars_p12, PASSWORD)
+    document = _document(signed, signed.references[0])
+    before = sealed[document.reference].read_bytes()
+    with (
+        Registry.open(signed.registry) as registry,
+        pytest.raises(VerificationError, match="jamais remplacé"),
+    ):
+        issue_bordereau(registry, document, signer, [signed.root])
+    assert sealed[document.reference].read_bytes() == before
+
+
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils absent")
+def test_the_bordereau_renders_on_one_page(sealed: dict[str, Path], tmp_path: Path) -> None:
+    path = next(iter(sealed.values()))
+    subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), str(tmp_path / "page")], check=True)
+    assert [p.name for p in tmp_path.glob("page*.png")] == ["page-1.png"]
