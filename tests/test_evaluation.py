@@ -794,3 +794,20 @@ def test_a_signed_copy_beside_the_letter_locks_it(tmp_path: Path) -> None:
     letter.write_bytes(issued)
     (tmp_path / "notification-interessement-2023-640990016.signe-ars.pdf").write_bytes(b"x")
     assert "copie signée" in (letter_state(letter, digest, size) or "")
+
+
+def test_a_campaign_the_registry_does_not_know_is_an_input_error(
+    tmp_path: Path, registry_path: Path
+) -> None:
+    other = _campaign().model_copy(update={"name": "Une autre campagne"})
+    with pytest.raises(InputError, match="inconnue du registre"):
+        evaluate(
+            _results(tmp_path), 2023, campaign_file=_campaign_file(tmp_path, other),
+            out_dir=tmp_path / "sortie", registry=registry_path,
+        )  # fmt: skip
+    with pytest.raises(InputError, match="aucun réglage d'intéressement pour 2022"):
+        evaluate(
+            _results(tmp_path), 2022, campaign_file=_campaign_file(tmp_path, _campaign()),
+            out_dir=tmp_path / "sortie", registry=registry_path,
+        )  # fmt: skip
+    assert not (tmp_path / "sortie").exists()

@@ -499,6 +499,14 @@ def evaluate(
     out_dir = out_dir or Path(f"evaluation-{year}")
     templates = templates or shipped_dir("templates")
     with Registry.open(registry, create=False) as reg:
+        if campaign.name not in reg.campaigns():
+            known = ", ".join(reg.campaigns()) or "aucune"
+            raise InputError(
+                f"campagne « {campaign.name} » inconnue du registre {reg.path} (campagnes "
+                f"enregistrées : {known}) ; préciser --campaign ou --registry",
+                file=campaign_file or campaign.name,
+                place="nom",
+            )
         contracts = contracts_of_year(reg, campaign.name, year)
         labels = theme_labels(contracts.in_force.values())
         codes = set(labels) | {theme.code for theme in campaign.volet2_themes}
