@@ -197,3 +197,26 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+
+# Mail (caqes_docs/web/mail.py): through SMTP when CAQES_SMTP_HOST is set; otherwise each
+# message is written to a file of <data>/courriels (Django's file backend), so that the demo
+# sends nothing by accident.
+CAQES_MAIL_DIR = CAQES_DATA_DIR / "courriels"
+EMAIL_HOST = os.environ.get("CAQES_SMTP_HOST", "")
+EMAIL_PORT = int(os.environ.get("CAQES_SMTP_PORT", "25"))
+# CAQES_SMTP_TLS: "starttls" (port 587 usually), "ssl" (port 465), or empty.
+EMAIL_USE_TLS = os.environ.get("CAQES_SMTP_TLS", "") == "starttls"
+EMAIL_USE_SSL = os.environ.get("CAQES_SMTP_TLS", "") == "ssl"
+EMAIL_HOST_USER = os.environ.get("CAQES_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("CAQES_SMTP_PASSWORD", "")
+EMAIL_TIMEOUT = 30
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend"
+)
+EMAIL_FILE_PATH = str(CAQES_MAIL_DIR)
+DEFAULT_FROM_EMAIL = os.environ.get("CAQES_MAIL_FROM", "caqes-ne-pas-repondre@localhost")
+# The ARS officers who receive the invitations to countersign (comma-separated addresses);
+# without them, the campaign's ARS address (ars.email).
+CAQES_MAIL_ARS = _env_list("CAQES_MAIL_ARS")

@@ -1,0 +1,343 @@
+"""The portal's mail: invitations, reminders, receipts, refusals and completion notices.
+
+What is due comes from the registry (:func:`caqes_docs.workflows.reminders.due_mail`) and, for
+refused uploads, from the portal's own rows; each message is rendered from an editable French
+template of ``templates/mail/`` and sent through Django's mail framework (SMTP, or files in
+the data folder by default: see the settings). A message that needs a link carries a fresh
+access link of ITS party only (:func:`caqes_docs.web.links.create_link`, which revokes that
+party's earlier links).
+
+Every send is a registry event (``courriel``, its key at the end); every failure too
+(``courriel en échec``: refusal, 4xx, 5xx, connection refused), and a failed message stays due:
+the next run tries it again. Before the completion notices, each complete document gets its
+bordereau de signature, sealed with the ARS key of the settings, and the notice carries it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from caqes_docs.errors import CaqesError
+from caqes_docs.parties import party
+from caqes_docs.registry.store import Registry
+from caqes_docs.web.exchange import open_registry, trust_roots
+from caqes_docs.web.links import create_link
+from caqes_docs.web.models import RefusedUpload
+from caqes_docs.workflows import reminders
+from caqes_docs.workflows.reminders import (
+    COMPLETION,
+    INVITATION,
+    MAIL_FAILED,
+    MAIL_SENT,
+    RECEIPT,
+    REFUSAL,
+    REMINDER,
+    Due,
+    mark,
+)
+
+logger = logging.getLogger(__name__)
+
+SENT = "envoyé"
+FAILED = "échec"
+NO_ADDRESS = "sans adresse"
+NOT_TRIED = "non tenté"
+DRY_RUN = "à envoyer"
+TEMPLATES = {
+    INVITATION: "mail/invitation.txt",
+    REMINDER: "mail/relance.txt",
+    RECEIPT: "mail/accuse.txt",
+    REFUSAL: "mail/refus.txt",
+    COMPLETION: "mail/achevement.txt",
+}
+LINK_KINDS = (INVITATION, REMINDER, REFUSAL, COMPLETION)
+LINKS_BY = "courriel"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one due message in a run."""
+
+    due: Due
+    status: str
+    recipients: tuple[str, ...] = ()
+    subject: str = ""
+    reason: str = ""
+    unreachable: bool = False
+    """The server could not be reached: the run stops, the rest stays due."""
+
+    def describe(self) -> str:
+        to = f" à {', '.join(self.recipients)}" if self.recipients else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.due.describe()} : {self.status}{to}{why}"
+
+
+@dataclass
+class MailRun:
+    outcomes: list[Outcome] = field(default_factory=list)
+    bordereaux: list[Path] = field(default_factory=list)
+    bordereau_failures: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+
+# --- what is due --------------------------------------------------------------------------------
+
+
+def due_now(
+    registry: Registry, now: dt.datetime | None = None, document_ids: Iterable[int] | None = None
+) -> list[Due]:
+    """The registry's due mail plus the refusal notices of refused uploads not sent yet."""
+    wanted = set(document_ids) if document_ids is not None else None
+    due = [
+        item
+        for item in reminders.due_mail(registry, now)
+        if wanted is None or item.document.id in wanted
+    ]
+    sent = reminders.sent_mail(registry)
+    documents = {document.id: document for document in registry.documents()}
+    refusals = RefusedUpload.objects.order_by("id")
+    if wanted is not None:
+        refusals = refusals.filter(document_id__in=wanted)
+    for refused in refusals:
+        document = documents.get(refused.document_id)
+        if document is None:  # superseded since: nothing to retry on it
+            continue
+        contract = registry.contract(document.reference)
+        item = Due(REFUSAL, document, contract, refused.party, item=refused.id)
+        if item.key not in sent:
+            due.append(item)
+    return due
+
+
+def recipients(due: Due) -> tuple[str, ...]:
+    """The addresses of the message's party: the contract's contacts, the ARS officers."""
+    current = due.contract.current_version.contract()
+    if due.role == "ETAB":
+        found = [current.establishment.email]
+    elif due.role == "CPAM":
+        found = [current.cpam.email]
+    else:
+        found = list(settings.CAQES_MAIL_ARS) or [current.ars.email]
+    return tuple(address for address in found if address)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _public(path: str) -> str:
+    return settings.CAQES_PUBLIC_URL + path
+
+
+def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str]:
+    """The subject and body of ``due`` from its template (first line « Objet : … »)."""
+    current = due.contract.current_version.contract()
+    signatures = registry.signatures(due.document.id)
+    entries = {
+        sig.party: {
+            "partie": party(sig.party).name,
+            "signataire": sig.signer,
+            "date": _local(sig.signing_time or sig.recorded_at),
+        }
+        for sig in signatures
+    }
+    context = {
+        "reference": due.document.reference,
+        "document": due.document.label,
+        "etablissement": current.establishment.legal_name,
+        "partie": due.party_name,
+        "role": due.role,
+        "lien": link_url,
+        "contresignature": _public(reverse("portail:contresignature")),
+        "depuis": due.since.strftime("%d/%m/%Y") if due.since else "",
+        "numero": due.number,
+        "signatures": list(entries.values()),
+        "signature": entries.get(due.role),
+        "attendues": [
+            party(role).name for role in due.contract.signing_order() if role not in entries
+        ],
+        "refus": _refusal(due),
+        "bordereau": due.document.bordereau_path.name,
+    }
+    text = render_to_string(TEMPLATES[due.kind], context).strip()
+    first, _, body = text.partition("\n")
+    subject = " ".join(first.removeprefix("Objet :").split())
+    return subject, body.strip() + "\n"
+
+
+def _local(moment: str | None) -> str:
+    if not moment:
+        return "?"
+    return dt.datetime.fromisoformat(moment).astimezone().strftime("%d/%m/%Y à %H:%M")
+
+
+def _refusal(due: Due) -> RefusedUpload | None:
+    if due.kind != REFUSAL or due.item is None:
+        return None
+    return RefusedUpload.objects.filter(id=due.item).first()
+
+
+# --- sending ------------------------------------------------------------------------------------
+
+
+def send_due(
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    document_ids: Iterable[int] | None = None,
+    bordereaux: bool = True,
+) -> MailRun:
+    """Send what is due (or, ``dry_run``, only list it); one registry event per attempt.
+
+    ``bordereaux``: seal the missing bordereaux first (LibreOffice, a few seconds each), so
+    that completion notices can carry them; without, those notices wait for a run that does.
+    """
+    run = MailRun()
+    with open_registry() as registry:
+        if bordereaux and not dry_run:
+            _seal_missing(registry, run, document_ids)
+        due = due_now(registry, now, document_ids)
+        if dry_run:
+            run.outcomes = [Outcome(item, DRY_RUN, recipients(item)) for item in due]
+            return run
+        connection = get_connection()
+        try:
+            for index, item in enumerate(due):
+                outcome = _send_one(registry, item, connection)
+                run.outcomes.append(outcome)
+                if outcome.unreachable:
+                    run.outcomes += [Outcome(rest, NOT_TRIED) for rest in due[index + 1 :]]
+                    break
+        finally:
+            connection.close()
+    return run
+
+
+def _send_one(registry: Registry, due: Due, connection: object) -> Outcome:
+    to = recipients(due)
+    if not to:
+        return Outcome(due, NO_ADDRESS)
+    if due.kind == COMPLETION and not due.document.bordereau_path.is_file():
+        return Outcome(due, NOT_TRIED, to, reason="bordereau de signature pas encore scellé")
+    link_url = None
+    if due.kind in LINK_KINDS:
+        link_url = create_link(due.document, due.role, ", ".join(to), LINKS_BY).url
+    subject, body = render(due, registry, link_url)
+    message = EmailMessage(
+        subject, body, settings.DEFAULT_FROM_EMAIL, list(to), connection=connection
+    )
+    if due.kind == COMPLETION:
+        path = due.document.bordereau_path
+        message.attach(path.name, path.read_bytes(), "application/pdf")
+    try:
+        message.send()
+    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
+        return _failed(registry, due, to, subject, _unreachable(exc), unreachable=True)
+    except smtplib.SMTPResponseException as exc:  # 4xx, 5xx on MAIL, DATA…
+        reason = f"refusé par le serveur de messagerie ({exc.smtp_code} {_text(exc.smtp_error)})"
+        return _failed(registry, due, to, subject, reason)
+    except smtplib.SMTPRecipientsRefused as exc:  # 4xx, 5xx on every RCPT
+        codes = ", ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
+        return _failed(registry, due, to, subject, f"destinataire refusé ({codes})")
+    except smtplib.SMTPException as exc:
+        return _failed(registry, due, to, subject, f"envoi impossible ({exc})")
+    except OSError as exc:  # connection refused, name unknown, timeout
+        return _failed(registry, due, to, subject, _unreachable(exc), unreachable=True)
+    _event(
+        registry,
+        due,
+        MAIL_SENT,
+        f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(to)} ({due.party_name})",
+    )
+    return Outcome(due, SENT, to, subject)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _unreachable(exc: Exception) -> str:
+    return f"serveur de messagerie injoignable ({type(exc).__name__} : {exc})"
+
+
+def _failed(
+    registry: Registry,
+    due: Due,
+    to: tuple[str, ...],
+    subject: str,
+    why: str,
+    *,
+    unreachable: bool = False,
+) -> Outcome:
+    _event(
+        registry,
+        due,
+        MAIL_FAILED,
+        f"courriel « {subject} » à {', '.join(to)} non remis : {why} ; nouvel essai au "
+        "prochain passage",
+    )
+    return Outcome(due, FAILED, to, subject, why, unreachable)
+
+
+def _event(registry: Registry, due: Due, kind: str, detail: str) -> None:
+    with registry.transaction():
+        registry.add_event(
+            due.document.contract_id, due.document.id, kind, f"{detail} {mark(due.key)}"
+        )
+
+
+# --- bordereaux -----------------------------------------------------------------------------
+
+
+def ars_signer() -> object:
+    """The ARS key of the settings, as the portal's countersignature loads it."""
+    from caqes_docs.web.tasks import _ars_signer
+
+    return _ars_signer()
+
+
+def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] | None) -> None:
+    from caqes_docs.workflows.bordereau import issue_bordereau, missing_bordereaux
+
+    wanted = set(document_ids) if document_ids is not None else None
+    missing = [
+        document
+        for document in missing_bordereaux(registry)
+        if wanted is None or document.id in wanted
+    ]
+    if not missing:
+        return
+    try:
+        signer = ars_signer()
+    except CaqesError as exc:
+        run.bordereau_failures.append(f"clé ARS inutilisable : {exc}")
+        return
+    for document in missing:
+        try:
+            run.bordereaux.append(issue_bordereau(registry, document, signer, trust_roots()).path)
+        except CaqesError as exc:
+            run.bordereau_failures.append(f"{document.reference} {document.label} : {exc}")
+
+
+def after_upload(document_id: int, *, bordereaux: bool = False) -> MailRun | None:
+    """Send at once what an upload made due (receipt, refusal, next invitation).
+
+    Never raises: a mail problem must not turn an accepted upload into an error page; what
+    was not sent stays due for ``caqes relances``.
+    """
+    try:
+        return send_due(document_ids=[document_id], bordereaux=bordereaux)
+    except Exception:  # logged; the next run sends what is due
+        logger.exception("courriels après le dépôt sur le document %s", document_id)
+        return None

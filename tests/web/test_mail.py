@@ -1,0 +1,347 @@
+"""The portal's mail against a real SMTP server on 127.0.0.1 (aiosmtpd).
+
+One example contract is really issued (LibreOffice) and signed in order with the demo PKI; its
+parties have e-mail contacts. Each party follows the link of ITS mail and uploads its signed
+copy through the portal; every message goes through SMTP to the test server, which can also
+refuse (4xx, 5xx) or be absent (connection refused).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import CHU, EXAMPLES, Keys
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.inputs.models import Contract
+from caqes_docs.issued import load_issued_record, sidecar_path
+from caqes_docs.parties import ROLES
+from caqes_docs.registry.store import CONTRACT, DocumentRecord, Registry
+from caqes_docs.signatures.signing import sign_documents
+from caqes_docs.web import links
+from caqes_docs.web.mail import FAILED, SENT, due_now, send_due
+from caqes_docs.workflows.generate import generate
+from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
+
+ADDRESSES = {
+    "ETAB": "direction@chu-fictif.fr",
+    "CPAM": "contrats@cpam-gironde.fr",
+    "ARS": "caqes@ars-na.fr",
+}
+LINK = re.compile(r"http://\S+/lien/([^/\s]+)/")
+
+
+# --- the SMTP server --------------------------------------------------------------------------
+
+
+@dataclass
+class Mailbox:
+    """What the test server received, and how it answers (None: accept)."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    rcpt_reply: str | None = None
+    data_reply: str | None = None
+
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        if self.data_reply:
+            return self.data_reply
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+    def take(self) -> list[EmailMessage]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    box, port = Mailbox(), _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+# --- one contract, issued and signed in order ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issued:
+    contract: Contract
+    pdf: bytes
+    sidecar: bytes
+    copies: dict[str, bytes]
+
+
+@pytest.fixture(scope="module")
+def chu(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> Issued:
+    work = tmp_path_factory.mktemp("courriels")
+    report = generate([EXAMPLES / f"{CHU}.yaml"], work, registry=work / "emission.db")
+    [item] = report.generated
+    assert item.pdf is not None
+    copies, source = {}, item.pdf
+    for role in ROLES:
+        target = work / f"{item.pdf.stem}-{role}.pdf"
+        signer = keys.signers[item.contract.establishment.finess_ej][role]
+        [result] = sign_documents([source], role, signer, output=target, trust_roots=[keys.root])
+        assert result.ok, result.error
+        copies[role] = target.read_bytes()
+        source = target
+    contract = item.contract.model_copy(
+        update={
+            "establishment": item.contract.establishment.model_copy(
+                update={"email": ADDRESSES["ETAB"]}
+            ),
+            "cpam": item.contract.cpam.model_copy(update={"email": ADDRESSES["CPAM"]}),
+        }
+    )
+    return Issued(contract, item.pdf.read_bytes(), sidecar_path(item.pdf).read_bytes(), copies)
+
+
+@dataclass
+class Exchange:
+    folder: Path
+    document: DocumentRecord
+    copies: dict[str, bytes]
+    client: Client = field(default_factory=Client)
+
+    @property
+    def registry_path(self) -> Path:
+        return self.folder / "caqes.db"
+
+    def upload(self, token: str, data: bytes, name: str = "signe.pdf") -> int:
+        page = reverse("portail:partie", args=[token])
+        return self.client.post(page, {"fichier": SimpleUploadedFile(name, data)}).status_code
+
+    def events(self, kind: str) -> list[str]:
+        with Registry.open(self.registry_path) as registry:
+            return [event.detail for event in registry.events() if event.kind == kind]
+
+    def age_events(self, days: int) -> None:
+        """Move the journal ``days`` into the past: the simulated clock's days go by."""
+        moved = (("events", "time"), ("documents", "issued_at"), ("signatures", "recorded_at"))
+        with sqlite3.connect(self.registry_path) as db:
+            for table, column in moved:
+                for row_id, time in db.execute(f"SELECT id, {column} FROM {table}").fetchall():
+                    earlier = dt.datetime.fromisoformat(time) - dt.timedelta(days=days)
+                    update = f"UPDATE {table} SET {column} = ? WHERE id = ?"
+                    db.execute(update, (earlier.isoformat(), row_id))
+
+
+@pytest.fixture
+def exchange(
+    tmp_path: Path, keys: Keys, chu: Issued, smtp: tuple[Mailbox, int]
+) -> Iterator[Exchange]:
+    contracts = tmp_path / "contrats"
+    contracts.mkdir()
+    pdf = contracts / f"{chu.contract.reference}.pdf"
+    pdf.write_bytes(chu.pdf)
+    sidecar_path(pdf).write_bytes(chu.sidecar)
+    with Registry.open(tmp_path / "caqes.db") as registry:
+        document = registry.register_issued(
+            chu.contract, CONTRACT, pdf, load_issued_record(pdf), load_campaign()
+        )
+    overrides = override_settings(
+        CAQES_REGISTRY=tmp_path / "caqes.db",
+        CAQES_FILES=tmp_path / "portail",
+        CAQES_CONTRACTS_DIR=contracts,
+        CAQES_TRUST_ROOTS=[str(keys.root)],
+        CAQES_ARS_P12=str(keys.ars),
+        CAQES_ARS_PASSWORD_FILE=str(keys.password_file),
+        CAQES_MAIL_ARS=[ADDRESSES["ARS"]],
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp[1],
+        EMAIL_USE_TLS=False,
+        EMAIL_USE_SSL=False,
+        EMAIL_TIMEOUT=10,
+        DEFAULT_FROM_EMAIL="caqes@ars-na.fr",
+    )
+    with overrides, transaction.atomic():
+        yield Exchange(tmp_path, document, chu.copies)
+        transaction.set_rollback(True)
+
+
+def _body(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def _token(message: EmailMessage) -> str:
+    [token] = LINK.findall(_body(message))
+    return token
+
+
+def _summary(messages: list[EmailMessage]) -> list[tuple[str, str]]:
+    return [(str(message["To"]), str(message["Subject"])) for message in messages]
+
+
+# --- the sequence of one contract ---------------------------------------------------------------
+
+
+def test_one_contract_signed_in_order_through_the_mails_alone(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    run = send_due()
+    [invitation] = box.take()
+    assert invitation["To"] == ADDRESSES["ETAB"]
+    assert "à signer par l'établissement" in invitation["Subject"]
+    assert run.count(SENT) == 1
+
+    sequence = [("ETAB", "CPAM"), ("CPAM", "ARS"), ("ARS", None)]
+    for role, next_role in sequence:
+        token = _token(invitation)
+        link = links.find_link(token)
+        assert link is not None and link.party == role  # its own link, nothing else
+        assert exchange.upload(token, exchange.copies[role]) == 200
+        send_due(bordereaux=next_role is None)
+        messages = box.take()
+        receipt = next(m for m in messages if "votre signature est enregistrée" in m["Subject"])
+        assert receipt["To"] == ADDRESSES[role]
+        assert LINK.findall(_body(receipt)) == []  # a receipt carries no link
+        if next_role is not None:
+            [invitation] = [m for m in messages if "à signer" in m["Subject"]]
+            assert invitation["To"] == ADDRESSES[next_role]
+            assert len(messages) == 2
+    completions = [m for m in messages if "signé par toutes les parties" in m["Subject"]]
+    assert sorted(m["To"] for m in completions) == sorted(ADDRESSES.values())
+    for message in completions:
+        # Each party gets its own link to the final signed PDF, and the sealed bordereau.
+        link = links.find_link(_token(message))
+        role = next(r for r, address in ADDRESSES.items() if address == message["To"])
+        assert link is not None and link.party == role
+        [attachment] = list(message.iter_attachments())
+        assert attachment.get_filename().endswith(".bordereau.pdf")
+        assert attachment.get_content().startswith(b"%PDF-")
+        page = exchange.client.get(reverse("portail:partie-document", args=[_token(message)]))
+        assert page.status_code == 200
+    # Nothing is sent twice.
+    assert send_due().outcomes == []
+    assert box.take() == []
+    # One contract costs 9 mails when every party signs on its first invitation.
+    assert len(exchange.events("courriel")) == 9
+
+
+def test_a_refused_upload_gets_its_reason_and_a_fresh_link(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    send_due()
+    token = _token(box.take()[0])
+    assert exchange.upload(token, b"ceci n'est pas un PDF", "contrat.pdf") == 422
+    send_due()
+    [refusal] = box.take()
+    assert refusal["To"] == ADDRESSES["ETAB"]
+    assert "n'a pas été accepté" in refusal["Subject"]
+    body = _body(refusal)
+    assert "ce fichier n'est pas un PDF" in body and "« contrat.pdf »" in body
+    fresh = links.find_link(_token(refusal))
+    assert fresh is not None and fresh.party == "ETAB"
+    assert links.find_link(token) is None  # the older link is revoked
+    send_due()
+    assert box.take() == []
+
+
+# --- reminders across a simulated clock -------------------------------------------------------
+
+
+def test_reminders_go_to_the_late_party_only_and_once(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    send_due()
+    etab_token = _token(box.take()[0])
+    exchange.upload(etab_token, exchange.copies["ETAB"])
+    send_due()
+    box.take()  # receipt (ETAB) and invitation (CPAM)
+    exchange.age_events(6)
+    assert send_due().outcomes == []  # six days: nothing due yet
+    exchange.age_events(2)
+    run = send_due()
+    [reminder] = box.take()
+    assert reminder["To"] == ADDRESSES["CPAM"]
+    assert str(reminder["Subject"]).strip().startswith("Relance n°1")
+    assert [(o.due.kind, o.due.role, o.status) for o in run.outcomes] == [(REMINDER, "CPAM", SENT)]
+    assert send_due().outcomes == []  # the second run sends nothing
+    assert box.take() == []
+    # Reminder n°2 one interval later, and the dry run lists it without sending.
+    exchange.age_events(7)
+    listed = send_due(dry_run=True)
+    assert [(o.due.kind, o.due.number) for o in listed.outcomes] == [(REMINDER, 2)]
+    assert box.take() == []
+
+
+# --- a failing server -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "reply", "expected"),
+    [
+        ("rcpt", "451 4.3.0 Réessayez plus tard", "451"),
+        ("rcpt", "550 5.1.1 Boîte inconnue", "550"),
+        ("data", "554 5.6.0 Message refusé", "554"),
+    ],
+    ids=["rcpt-4xx", "rcpt-5xx", "data-5xx"],
+)
+def test_a_refusing_server_leaves_the_send_pending(
+    exchange: Exchange, smtp: tuple[Mailbox, int], where: str, reply: str, expected: str
+) -> None:
+    box, _ = smtp
+    setattr(box, f"{where}_reply", reply)
+    run = send_due()
+    [outcome] = run.outcomes
+    assert outcome.status == FAILED and expected in outcome.reason
+    [failure] = exchange.events(MAIL_FAILED)
+    assert expected in failure and "nouvel essai" in failure
+    with Registry.open(exchange.registry_path) as registry:
+        [still] = due_now(registry)
+    assert still.kind == INVITATION
+    setattr(box, f"{where}_reply", None)
+    assert send_due().count(SENT) == 1
+    assert [m["To"] for m in box.take()] == [ADDRESSES["ETAB"]]
+
+
+def test_connection_refused_stops_the_run_and_the_next_run_sends(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    with Registry.open(exchange.registry_path) as registry:
+        assert len(due_now(registry)) == 1
+    with override_settings(EMAIL_PORT=_free_port()):
+        run = send_due()
+    [outcome] = run.outcomes
+    assert outcome.status == FAILED and "injoignable" in outcome.reason
+    assert len(exchange.events(MAIL_FAILED)) == 1
+    assert exchange.events("courriel") == []
+    assert send_due().count(SENT) == 1
+    assert len(box.take()) == 1
