@@ -152,3 +152,19 @@ def test_demo_runs_the_whole_chain(tmp_path: Path) -> None:
     rejects = (tmp_path / "demo" / "contrats" / "rejets.csv").read_text(encoding="utf-8-sig")
     header = "ligne;finess_ej;raison_sociale;finess_et;colonne;valeur;erreur"
     assert rejects.splitlines()[0] == header
+
+
+def test_verify_json_keys_are_french() -> None:
+    """Every field of the verification report has its French key in ``verify --json``."""
+    import dataclasses
+
+    from caqes_docs.cli.signing import REPORT_KEYS, SIGNATURE_KEYS
+    from caqes_docs.signatures.verify import SignatureReport, TimestampReport, VerificationReport
+
+    for kind, keys in (
+        (VerificationReport, REPORT_KEYS),
+        (SignatureReport, SIGNATURE_KEYS),
+        (TimestampReport, SIGNATURE_KEYS),
+    ):
+        missing = {field.name for field in dataclasses.fields(kind)} - set(keys)
+        assert not missing, f"{kind.__name__} : clé française à ajouter pour {sorted(missing)}"

@@ -32,7 +32,8 @@ CAMPAIGN_OPTION = click.option(
     help="Campagne (ordre des signatures, règles des certificats).",
 )  # fmt: skip
 
-# verify --json: the report's fields under French keys, as status --json and export.
+# verify --json: the report's fields under French keys, as status --json and export (a test
+# checks that every field of the report has one).
 REPORT_KEYS = {
     "path": "fichier",
     "ok": "valide",
@@ -44,10 +45,11 @@ REPORT_KEYS = {
     "finess_source": "source_finess",
     "reference": "reference",
     "pages": "pages",
+    "trust_checked": "confiance_verifiee",
+    "lenient_reading": "lecture_tolerante",
     "document_timestamps": "horodatages_document",
     "unexpected_fields": "champs_inattendus",
     "problems": "problemes",
-    "issued_change": "modification_depuis_emission",
 }
 SIGNATURE_KEYS = {
     "field": "champ",
@@ -58,12 +60,14 @@ SIGNATURE_KEYS = {
     "subject": "certificat",
     "signing_time": "date_signature",
     "timestamp_time": "date_horodatage",
+    "timestamp_trust": "confiance_horodatage",
     "intact": "integre",
     "trust": "confiance",
     "modification_level": "modifications_apres",
     "modifications_ok": "modifications_permises",
     "certification": "certification",
     "party_match": "certificat_de_la_partie",
+    "expected_identity": "identite_attendue",
     "problems": "problemes",
     "time": "date",
 }
@@ -78,7 +82,7 @@ def verification_json(report: VerificationReport, trust_checked: bool) -> dict[s
     data = {REPORT_KEYS.get(key, key): value for key, value in report.to_dict().items()}
     data["signatures"] = _french_keys(data["signatures"])
     data["horodatages_document"] = _french_keys(data["horodatages_document"])
-    data["confiance_verifiee"] = trust_checked
+    data.setdefault("confiance_verifiee", trust_checked)
     return data
 
 
