@@ -77,9 +77,9 @@ def generated_name(suffix: str) -> str:
 # --- documents --------------------------------------------------------------------------------
 
 
-def signing_order(contract: ContractRecord) -> tuple[str, ...]:
-    campaign = contract.campaign_model()
-    return tuple(campaign.signature.order) if campaign else ROLES
+def cpam_name(contract: ContractRecord) -> str:
+    """The CPAM the contract names, whose certificate signs for it."""
+    return contract.current_version.contract().cpam.name
 
 
 def document_by_id(registry: Registry, document_id: int) -> DocumentRecord | None:
@@ -96,7 +96,7 @@ def latest_copy(document: DocumentRecord) -> Path:
 def awaited_party(registry: Registry, document: DocumentRecord) -> str | None:
     contract = registry.contract(document.reference)
     signed = [sig.party for sig in registry.signatures(document.id)]
-    waiting = missing_parties(signed, signing_order(contract))
+    waiting = missing_parties(signed, contract.signing_order())
     return waiting[0] if waiting else None
 
 
@@ -114,14 +114,14 @@ def registered_issue(registry: Registry, document: DocumentRecord) -> IssuedReco
 def verification_report(registry: Registry, document: DocumentRecord) -> VerificationReport:
     """What ``caqes verify`` says of the document's latest copy, against the registry."""
     contract = registry.contract(document.reference)
-    campaign = contract.campaign_model()
     return verify_document(
         latest_copy(document),
         trust_roots=trust_roots(),
         issued=registered_issue(registry, document),
         finess_ej=contract.finess_ej,
-        rules=campaign.signature.certificates if campaign else None,
-        order=signing_order(contract),
+        campaign=contract.campaign_model(),
+        cpam=cpam_name(contract),
+        order=contract.signing_order(),
     )
 
 
@@ -268,7 +268,7 @@ def _refusal_before_receive(
             "lien : c'est un autre document, ou une copie modifiée en dehors de la signature"
         )
     signed = [sig.party for sig in registry.signatures(document.id)]
-    waiting = missing_parties(signed, signing_order(registry.contract(document.reference)))
+    waiting = missing_parties(signed, registry.contract(document.reference).signing_order())
     if not waiting:
         return "le document est déjà signé par les trois parties : rien à déposer"
     if link.party not in waiting:

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from caqes_docs.registry.store import DocumentRecord, Registry
-from caqes_docs.web.exchange import party_contact, signing_order
+from caqes_docs.web.exchange import party_contact
 from caqes_docs.web.models import PartyLink
 
 SELECTOR_BYTES = 8
@@ -81,7 +81,7 @@ def create_links(
         if references is not None and contract.reference not in references:
             continue
         for document in registry.pending_documents(contract.id):
-            for role in signing_order(contract):
+            for role in contract.signing_order():
                 if renew or (document.id, role) not in live:
                     contact = party_contact(contract, role)
                     made.append(create_link(document, role, contact, created_by))

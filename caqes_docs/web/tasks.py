@@ -18,6 +18,7 @@ from caqes_docs.registry.lifecycle import REFUSED, receive
 from caqes_docs.signatures.signing import load_p12, sign_documents
 from caqes_docs.web.exchange import (
     awaited_party,
+    cpam_name,
     document_by_id,
     files_dir,
     generated_name,
@@ -25,7 +26,6 @@ from caqes_docs.web.exchange import (
     open_registry,
     record_event,
     registered_issue,
-    signing_order,
     trust_roots,
 )
 from caqes_docs.web.models import Job
@@ -131,8 +131,11 @@ def _countersign_one(document_id: int, signer: object, officer: str) -> dict[str
                 "ARS",
                 signer,  # type: ignore[arg-type]
                 output=output,
-                order=signing_order(contract),
+                order=contract.signing_order(),
                 issued=registered_issue(registry, document),
+                trust_roots=trust_roots(),
+                campaign=contract.campaign_model(),
+                cpam=cpam_name(contract),
             )
             if not result.ok:
                 return {"document": name, "ok": False, "message": str(result.error)}

@@ -79,11 +79,17 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     ]
     folder = tmp_path_factory.mktemp("pki")
     pki = create_demo_pki(folder, [(e.finess_ej, e.legal_name) for e in establishments], PASSWORD)
-    assert pki.cpam is not None and pki.ars is not None
+    assert pki.ars is not None
     password = PASSWORD.encode()
-    cpam, ars = load_p12(pki.cpam, password), load_p12(pki.ars, password)
+    ars = load_p12(pki.ars, password)
+    # Each contract's own CPAM signs it: the one it names, else its département's.
+    cpams = {e.finess_ej: e.cpam or campaign.cpam_for(e.finess_ej)[0] for e in establishments}
     signers = {
-        finess: {"ETAB": load_p12(path, password), "CPAM": cpam, "ARS": ars}
+        finess: {
+            "ETAB": load_p12(path, password),
+            "CPAM": load_p12(pki.cpams[cpams[finess]], password),
+            "ARS": ars,
+        }
         for finess, path in pki.establishments.items()
     }
     other = create_demo_pki(
@@ -118,7 +124,9 @@ def issued(tmp_path_factory: pytest.TempPathFactory, keys: Keys) -> dict[str, Is
         for role in ROLES:
             target = work / f"{item.pdf.stem}-{role}.pdf"
             signer = keys.signers[item.contract.establishment.finess_ej][role]
-            [result] = sign_documents([source], role, signer, output=target)
+            [result] = sign_documents(
+                [source], role, signer, output=target, trust_roots=[keys.root]
+            )
             assert result.ok, result.error
             copies[role] = target.read_bytes()
             source = target

@@ -4,7 +4,8 @@ portal served by ``caqes serve`` (gunicorn and the huey consumer) on 127.0.0.1.
 An officer logs in, uploads the example targeting file, waits for the batch and opens a
 contract; the establishment opens its link, downloads its PDF, uploads a copy signed with its
 demo certificate and sees it recorded, then a tampered copy refused; the dashboard shows the
-signature. Screenshots go to ``$CAQES_SCREENSHOTS`` (default: the test's temporary folder).
+signature; the CPAM signs through its link and the officer countersigns from the portal.
+Screenshots go to ``$CAQES_SCREENSHOTS`` (default: the test's temporary folder).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import IssuedRecord
 from caqes_docs.registry.store import Registry
 from caqes_docs.signatures.pki import create_demo_pki
@@ -118,7 +120,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    # Chromium takes its interface language (file picker, date fields) from the environment.
+    french = {**os.environ, "LANGUAGE": "fr", "LANG": "fr_FR.UTF-8"}
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER), env=french))
     driver.downloads = downloads  # type: ignore[attr-defined]
     try:
         yield driver
@@ -143,6 +147,14 @@ def _downloaded(driver: webdriver.Chrome, suffix: str, timeout: float = 30) -> P
     raise AssertionError(f"aucun téléchargement {suffix}")
 
 
+def _log_in(driver: webdriver.Chrome, url: str, wait: WebDriverWait) -> None:
+    driver.get(url + "/")
+    driver.find_element(By.NAME, "username").send_keys("agent")
+    driver.find_element(By.NAME, "password").send_keys(OFFICER_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait.until(lambda d: "Tableau de bord" in d.title)
+
+
 def _no_policy_violation(driver: webdriver.Chrome) -> None:
     messages = [entry["message"] for entry in driver.get_log("browser")]
     assert not [m for m in messages if "Content Security Policy" in m], messages
@@ -156,11 +168,7 @@ def test_the_whole_round_in_a_browser(
     wait = WebDriverWait(browser, 30)
 
     # The officer logs in and runs the campaign from the example targeting file.
-    browser.get(url + "/")
-    browser.find_element(By.NAME, "username").send_keys("agent")
-    browser.find_element(By.NAME, "password").send_keys(OFFICER_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait.until(lambda d: "Tableau de bord" in d.title)
+    _log_in(browser, url, wait)
     _no_policy_violation(browser)
     browser.get(url + "/campagne/")
     browser.find_element(By.NAME, "fichier").send_keys(
@@ -197,7 +205,10 @@ def test_the_whole_round_in_a_browser(
     _screenshot(browser, "3-page-partie", shots)
     with Registry.open(data / "caqes.db") as registry:
         document = next(d for d in registry.documents() if d.reference == etab["reference"])
-        finess = registry.contract(etab["reference"]).finess_ej
+        contract = registry.contract(etab["reference"])
+        finess = contract.finess_ej
+        establishment = contract.current_version.contract().establishment
+    cpam_key = establishment.cpam or load_campaign().cpam_for(finess)[0]
     signed = tmp_path / "copie-signee.pdf"
     key = load_p12(data / "pki" / f"etab-{finess}.p12", PASSWORD.encode())
     [result] = sign_documents(
@@ -230,11 +241,7 @@ def test_the_whole_round_in_a_browser(
     _no_policy_violation(browser)
 
     # The officer's dashboard shows the establishment's signature, the CLI too.
-    browser.get(url + "/")
-    browser.find_element(By.NAME, "username").send_keys("agent")
-    browser.find_element(By.NAME, "password").send_keys(OFFICER_PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    wait.until(lambda d: "Tableau de bord" in d.title)
+    _log_in(browser, url, wait)
     row = browser.find_element(By.XPATH, f"//tr[td/a[text()='{etab['reference']}']]")
     cells = [cell.text.lower() for cell in row.find_elements(By.TAG_NAME, "td")]
     assert cells[3].startswith("signé") and cells[4] == "—"  # ETAB signed, CPAM not yet
@@ -246,3 +253,35 @@ def test_the_whole_round_in_a_browser(
     )  # fmt: skip
     line = next(line for line in status.stdout.splitlines() if etab["reference"] in line)
     assert "CPAM" in line
+
+    # The CPAM signs the copy its link offers; the officer countersigns from the portal.
+    browser.delete_all_cookies()
+    browser.get(cpam["lien"])
+    browser.find_element(By.ID, "telecharger").click()
+    for old in browser.downloads.iterdir():  # type: ignore[attr-defined]
+        if old.name.endswith("-a-signer.pdf"):
+            old.unlink()
+    browser.find_element(By.ID, "telecharger").click()
+    cpam_copy = tmp_path / "copie-cpam.pdf"
+    [result] = sign_documents(
+        [_downloaded(browser, "-a-signer.pdf")], "CPAM",
+        load_p12(data / "pki" / f"cpam-{cpam_key}.p12", PASSWORD.encode()), output=cpam_copy,
+        issued=IssuedRecord(document.issued_sha256, document.issued_size),
+        trust_roots=[data / "pki" / "root-ca.pem"],
+    )  # fmt: skip
+    assert result.ok, result.error
+    browser.find_element(By.NAME, "fichier").send_keys(str(cpam_copy))
+    browser.find_element(By.CSS_SELECTOR, "#depot button[type=submit]").click()
+    assert "CPAM ; en attente : ARS" in wait.until(lambda d: d.find_element(By.ID, "resultat")).text
+    _log_in(browser, url, wait)
+    browser.get(url + "/contresignature/")
+    assert etab["reference"] in browser.find_element(By.ID, "contresigner").text
+    _screenshot(browser, "7-contresignature", shots)
+    browser.find_element(By.CSS_SELECTOR, "#contresigner button[type=submit]").click()
+    WebDriverWait(browser, 120, poll_frequency=1).until(
+        lambda d: d.find_element(By.ID, "etat").get_attribute("data-etat") in ("terminé", "échec")
+    )
+    assert "contresigné" in browser.find_element(By.ID, "resultats").text.lower()
+    browser.get(url + "/?filtre=complet")
+    assert etab["reference"] in browser.find_element(By.ID, "tableau").text
+    _screenshot(browser, "8-tableau-complet", shots)
