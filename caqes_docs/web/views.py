@@ -29,7 +29,7 @@ from caqes_docs.errors import CaqesError
 from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.lifecycle import amend, terminate
 from caqes_docs.registry.store import DocumentRecord
-from caqes_docs.web import exchange, links
+from caqes_docs.web import exchange, links, mail
 from caqes_docs.web.forms import AmendmentForm, SignedCopyForm, TargetingForm, TerminationForm
 from caqes_docs.web.models import Job, PartyLink, RefusedUpload
 from caqes_docs.web.tasks import batch_task, countersign_task
@@ -397,6 +397,7 @@ def party_page(request: HttpRequest, token: str) -> HttpResponse:
     form = SignedCopyForm()
     if request.method == "POST":
         result, form = _upload(request, link)
+        mail.after_upload(link.document_id)  # receipt or refusal, next invitation; never raises
     with exchange.open_registry() as registry:
         document = exchange.document_by_id(registry, link.document_id)
         if document is None:
