@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest_pki import (
@@ -154,13 +155,25 @@ def test_appearance_shows_signer_party_and_date(three_signed: Path, tmp_path: Pa
     text = subprocess.run(
         ["pdftotext", str(flat), "-"], capture_output=True, check=True, text=True
     ).stdout
-    today = datetime.now().strftime("%d/%m/%Y")
+    # Local French time, whatever the machine's zone (UTC here).
+    now = datetime.now(ZoneInfo("Europe/Paris"))
     for party, signer in [
         ("Établissement", "Directeur"),
         ("CPAM", "Directeur de la CPAM de la Gironde"),
-        ("ARS", "Directeur général de l'ARS Nouvelle-Aquitaine"),
+        ("ARS", "Directeur général de l'ARS\nNouvelle-Aquitaine"),
     ]:
-        assert f"{party}\n{signer}\nSigné le {today} à " in text
+        assert f"{party}\n{signer}\nSigné le {now:%d/%m/%Y} à {now:%H}:" in text
+
+
+def test_the_three_appearances_share_one_type_size(three_signed: Path) -> None:
+    # Each box is laid out at 8 pt, never shrunk to fit: a long name is wrapped instead.
+    reader = PdfFileReader(BytesIO(three_signed.read_bytes()))
+    for field in reader.root["/AcroForm"]["/Fields"]:
+        appearance = field.get_object()["/AP"]["/N"]
+        content = appearance.data.decode("latin-1")
+        assert set(re.findall(r"/F1 ([\d.]+) Tf", content)) == {"8"}, content
+        scales = re.findall(r"([\d.]+) 0 0 ([\d.]+) [\d.-]+ [\d.-]+ cm", content)
+        assert all(float(x) == float(y) == 1 for x, y in scales), scales
 
 
 def test_pdfa_identification_and_embedded_fonts_kept(three_signed: Path) -> None:

@@ -205,7 +205,7 @@ def _free_zone(stretch: _Stretch) -> set[tuple[int, int]]:
                 stretch.old, [old_root.raw_get("/DSS")]
             )
         roots.append(root.raw_get("/DSS"))
-    form = root.get("/AcroForm")
+    form = _value(root, "/AcroForm")
     if isinstance(form, generic.DictionaryObject) and "/DR" in form:
         roots.append(form.raw_get("/DR"))
     old_fields = _fields(stretch.old)
@@ -224,7 +224,7 @@ def _free_zone(stretch: _Stretch) -> set[tuple[int, int]]:
 
 
 def _invisible(widget: generic.DictionaryObject) -> bool:
-    rect = widget.get("/Rect")
+    rect = _value(widget, "/Rect")
     if not isinstance(rect, generic.ArrayObject) or len(rect) != 4:
         return False
     try:
@@ -268,7 +268,13 @@ def _check_trailer(stretch: _Stretch) -> None:
 
 
 def _info(resolver: HistoricalResolver) -> generic.DictionaryObject | None:
-    info = resolver.trailer_view.get("/Info")
+    trailer = resolver.trailer_view
+    if "/Info" not in trailer:
+        return None
+    info = trailer.raw_get("/Info")
+    # The flattened trailer's references lead to the newest objects: resolve in this revision.
+    key = _ref(info)
+    info = _get(resolver, key) if key is not None else info
     return info if isinstance(info, generic.DictionaryObject) else None
 
 
@@ -295,7 +301,8 @@ def _check_metadata(stretch: _Stretch) -> None:
 
 def _xmp(resolver: HistoricalResolver) -> set[tuple[str, str, str]] | None:
     """The XMP packet as (namespace, name, text) leaves and attributes; None without one."""
-    stream = resolver.root.get("/Metadata")
+    key = _ref(resolver.root.raw_get("/Metadata")) if "/Metadata" in resolver.root else None
+    stream = _metadata_stream(resolver, key) if key is not None else None
     if not isinstance(stream, generic.StreamObject):
         return None
     try:
@@ -310,6 +317,16 @@ def _xmp(resolver: HistoricalResolver) -> set[tuple[str, str, str]] | None:
         if len(element) == 0:
             leaves.add((*_split(element.tag), (element.text or "").strip()))
     return leaves
+
+
+def _metadata_stream(resolver: HistoricalResolver, key: tuple[int, int]) -> generic.PdfObject:
+    """The XMP stream as it stood in the resolver's revision, read from the reader itself:
+    pyHanko may hold it as a metadata stream, which its historical view cannot copy."""
+    reader, revision = resolver.reader, resolver.revision
+    ref = generic.Reference(*key, pdf=reader)
+    if reader.xrefs.get_last_change(ref) <= revision:
+        return reader.get_object(ref)
+    return reader.get_object(ref, revision)
 
 
 def _split(tag: str) -> tuple[str, str]:
@@ -381,7 +398,7 @@ def _compare_keys(
 
 
 def _check_acroform(stretch: _Stretch) -> None:
-    old, new = stretch.old.root.get("/AcroForm"), stretch.new.root.get("/AcroForm")
+    old, new = _value(stretch.old.root, "/AcroForm"), _value(stretch.new.root, "/AcroForm")
     if not isinstance(old, generic.DictionaryObject) or not isinstance(
         new, generic.DictionaryObject
     ):
@@ -439,6 +456,11 @@ def _same(old: object, new: object) -> bool:
         elif type(a) is not type(b) or a != b:
             return False
     return True
+
+
+def _value(dictionary: generic.DictionaryObject, key: str) -> generic.PdfObject | None:
+    """The value of ``key``, references followed (``get`` leaves them as they are)."""
+    return dictionary[key] if key in dictionary else None  # noqa: SIM401
 
 
 def _raw_value(dictionary: generic.DictionaryObject, key: str) -> object:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from functools import cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pkcs11
@@ -39,6 +41,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.font.api import FontEngineFactory
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import AxisAlignment, Margins, SimpleBoxLayoutRule
 from pyhanko.pdf_utils.metadata.model import VENDOR, XMP_MODDATE
 from pyhanko.pdf_utils.metadata.xmp_xml import MetadataStream
 from pyhanko.pdf_utils.misc import PdfError
@@ -79,8 +82,16 @@ LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 _LEVELS_WITH_LATER_REVISIONS = ("B-LT", "B-LTA")
 _ATTEMPTS = 3
 APPEARANCE_FONT = Path("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
-STAMP_TEXT = "%(party)s\n%(signer)s\nSigné le %(ts)s"
-_FONT_SIZE = 10
+# The appearance: the party, the signer (wrapped), the local French date of signing. One type
+# size for the three parties' boxes; lines wrapped so that a 150 pt field holds them at that
+# size (Liberation Sans averages half an em a character: 34 characters of 8 pt in 142 pt).
+STAMP_TEXT = "%(party)s\n%(signer)s\nSigné le %(when)s"
+_FONT_SIZE = 8
+_LINE_CHARS = 34
+FRENCH_TIME = ZoneInfo("Europe/Paris")
+_AROUND_TEXT = SimpleBoxLayoutRule(
+    x_align=AxisAlignment.ALIGN_MIN, y_align=AxisAlignment.ALIGN_MID, margins=Margins.uniform(3)
+)
 
 
 @dataclass(frozen=True)
@@ -290,9 +301,16 @@ def _stamp_style(font_path: Path = APPEARANCE_FONT) -> TextStampStyle:
     return TextStampStyle(
         stamp_text=STAMP_TEXT,
         # The engine and the text box must agree on the size, or lines drift (pyHanko #733).
-        text_box_style=TextBoxStyle(font=font, font_size=_FONT_SIZE, leading=_FONT_SIZE + 3),
-        timestamp_format="%d/%m/%Y à %H:%M %Z",
-        border_width=1,
+        # Small margins (pyHanko's are 10 pt): four lines fit a 60 pt high field unshrunk.
+        text_box_style=TextBoxStyle(
+            font=font,
+            font_size=_FONT_SIZE,
+            leading=_FONT_SIZE + 2,
+            box_layout_rule=_AROUND_TEXT,
+        ),
+        inner_content_layout=_AROUND_TEXT,
+        # No frame: the field may overlap the lines of the table cell that holds it.
+        border_width=0,
     )
 
 
@@ -653,7 +671,7 @@ async def _pdf_signature(
             writer,
             existing_fields_only=True,
             bytes_reserved=bytes_reserved,
-            appearance_text_params={"party": party(job.role).name},
+            appearance_text_params=_appearance_text(job),
             output=output,
         )
     except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
@@ -667,6 +685,16 @@ async def _pdf_signature(
     except PdfError as exc:
         raise SigningError(f"écriture du PDF signé impossible ({exc})") from exc
     return output.getvalue()
+
+
+def _appearance_text(job: _Job) -> dict[str, str]:
+    """The appearance's lines; pyHanko's own date would be in the machine's zone (UTC)."""
+    signer = signer_common_name(job.signer.signing_cert)
+    return {
+        "party": party(job.role).name,
+        "signer": "\n".join(textwrap.wrap(signer, _LINE_CHARS)) or signer,
+        "when": datetime.now(FRENCH_TIME).strftime("%d/%m/%Y à %H:%M"),
+    }
 
 
 def _align_producer(writer: IncrementalPdfFileWriter) -> None:
