@@ -113,7 +113,7 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
 
     code, stdout, _ = run("verify", str(pdf), "--trust", str(pki / "root-ca.pem"))
     assert code == 0, stdout
-    assert "valide (1/3 signatures)" in stdout and "CPAM en attente" in stdout
+    assert "valide — 1/3 signatures" in stdout and "CPAM en attente" in stdout
 
     # Without --trust, intact signatures are not « valide »: status 1, unless --no-trust-check.
     code, stdout, err = run("verify", str(pdf))

@@ -96,33 +96,42 @@ def verdict(report: VerificationReport, trust_checked: bool) -> str:
     if not report.ok:
         return "NON VALIDE"
     if trust_unchecked(report, trust_checked):
-        return "signatures intactes, confiance NON VÉRIFIÉE (sans --trust)"
+        return "intègre, confiance NON VÉRIFIÉE (sans --trust)"
     return "valide"
 
 
 def describe_verification(report: VerificationReport, trust_checked: bool = True) -> str:
-    """A few lines a contract officer can read: the verdict, then one line per party."""
+    """A few lines a contract officer can read in 100 columns: the verdict, then per party
+    who signed and when, then what was checked, then any problem."""
+    import textwrap
+
     from caqes_docs.files import local_time
     from caqes_docs.signatures.verify import SIGNED
 
     signed = sum(sig.status == SIGNED for sig in report.signatures)
-    lines = [f"{Path(report.path).name} : {verdict(report, trust_checked)} ({signed}/3 signatures)"]
+    verdict_line = f"{Path(report.path).name} : {verdict(report, trust_checked)}"
+    lines = [f"{verdict_line} — {signed}/3 signatures"]
+    indent = " " * 7
+
+    def add(text: str, first: str = indent) -> None:
+        lines.extend(textwrap.wrap(text, 100, initial_indent=first, subsequent_indent=indent))
+
     for sig in report.signatures:
         if sig.status != SIGNED:
             lines.append(f"  {sig.role:<4} en attente")
             continue
         when = local_time(sig.signing_time).strftime("%d/%m/%Y %H:%M") if sig.signing_time else "?"
-        stamp = " horodaté" if sig.timestamp_time else ""
-        facts = [
-            "intègre" if sig.intact else "ALTÉRÉE",
-            f"confiance {sig.trust}",
-            f"certificat {sig.party_match}",
-            f"modifications après : {sig.modification_level}",
-        ]
-        lines.append(f"  {sig.role:<4} {sig.signer}, le {when}{stamp} — {', '.join(facts)}")
-        lines += [f"       ! {problem}" for problem in sig.problems]
+        stamp = ", horodatée" if sig.timestamp_time else ""
+        add(f"{sig.signer}, le {when}{stamp}", f"  {sig.role:<4} ")
+        integrity = "intègre" if sig.intact else "ALTÉRÉE"
+        add(f"{integrity} ; confiance : {sig.trust} ; certificat : {sig.party_match}")
+        add(f"modifications après : {sig.modification_level}")
+        for problem in sig.problems:
+            add(f"! {problem}")
     lines.append(f"  document émis : {report.issued}")
-    lines += [f"  ! {problem}" for problem in report.problems]
+    for problem in report.problems:
+        lines.extend(textwrap.wrap(f"! {problem}", 100, initial_indent="  ",
+                                   subsequent_indent="    "))  # fmt: skip
     return "\n".join(lines)
 
 
