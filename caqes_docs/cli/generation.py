@@ -114,10 +114,10 @@ def demo_command(sortie: Path) -> None:
     valid = sum(item.ok and item.complete for item in report.verified)
     totals = report.status.totals
     click.echo(
-        f"\nBilan : {len(batch.generated)} contrat(s) émis, {len(batch.refused)} refusé(s) "
-        f"(voir {batch.rejects}) ; {signed} signature(s) ; {valid}/{len(report.verified)} "
-        f"contrat(s) vérifiés avec trois signatures valides ; registre : "
-        f"{totals['complets']}/{totals['documents']} document(s) complet(s) ({report.registry})."
+        f"\nBilan :\n  {len(batch.generated)} contrat(s) émis, {len(batch.refused)} refusé(s) "
+        f"(voir {batch.rejects})\n  {signed} signature(s) ; {valid}/{len(report.verified)} "
+        f"contrat(s) vérifiés avec trois signatures valides\n  registre {report.registry} : "
+        f"{totals['complets']}/{totals['documents']} document(s) complet(s)"
     )
     problems = [r.error for r in report.signatures if not r.ok]
     problems += [o.message for o in report.received if not o.ok]
