@@ -47,9 +47,16 @@ def _setup(dossier: Path, production: bool) -> dict[str, str]:
 
 
 @click.command("serve", context_settings=CONTEXT)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
-@click.option("--workers", default=2, show_default=True, type=int, help="Processus gunicorn.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, metavar="ADRESSE", help="Adresse d'écoute."
+)
+@click.option(
+    "--port", default=8000, show_default=True, type=int, metavar="PORT", help="Port d'écoute."
+)
+@click.option(
+    "--workers", default=2, show_default=True, type=int, metavar="NOMBRE",
+    help="Processus gunicorn.",
+)  # fmt: skip
 @DATA_OPTION
 @PRODUCTION_OPTION
 @reports_errors
@@ -85,7 +92,7 @@ def serve_command(host: str, port: int, workers: int, dossier: Path, production:
                 child.kill()
 
 
-@click.group("web", context_settings=CONTEXT)
+@click.group("web", context_settings=CONTEXT, subcommand_metavar="COMMANDE [ARGUMENTS]...")
 def web_group() -> None:
     """Administration du portail d'échange : comptes des agents, commandes Django."""
 
