@@ -629,15 +629,8 @@ def test_the_letter_field_takes_a_valid_ars_signature(
     assert embedded.field_name == "s3_ARS"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "until the signing rewrite lands: sign_documents of HEAD requires the three fields "
-        "s1_ETAB, s2_CPAM, s3_ARS and refuses a document whose only field is s3_ARS "
-        "(« champ(s) de signature absent(s) : s1_ETAB, s2_CPAM »)"
-    ),
-)
 def test_caqes_sign_signs_the_letter_as_ars(run: Run, demo_signers: dict, demo_pki: object) -> None:
+    """``caqes sign --role ARS``: the letter's one field, then verify and the next run."""
     from caqes_docs.signatures.signing import sign_documents
     from caqes_docs.signatures.verify import verify_document
 
@@ -648,8 +641,18 @@ def test_caqes_sign_signs_the_letter_as_ars(run: Run, demo_signers: dict, demo_p
     report = verify_document(result.output, trust_roots=[demo_pki.root_certificate])
     assert report.ok, report.problems
     assert [(s.field, s.status) for s in report.signatures] == [("s3_ARS", "signé")]
-    # the signed letter, wherever ``sign`` wrote it, is never replaced
-    assert letter_state(letter, None, None) is not None or result.output == letter
+    # sign writes X.signe-ars.pdf beside the letter: the letter is locked, the run says so
+    assert (
+        letter_state(letter, None, None)
+        == f"notification signée (copie signée {result.output.name})"
+    )
+    changed = RESULTS.replace("640990016;;TS;;;;100;", "640990016;;TS;;;;90;")
+    report = run.evaluate(_results(run.directory, changed, "r3.csv"))
+    outcome = next(o for o in report.outcomes if o.finess_ej == BAYONNE)
+    assert outcome.status == BLOCKED
+    with Registry.open(run.registry, create=False) as registry:
+        [live] = [e for e in evaluations(registry) if e.finess_ej == BAYONNE]
+    assert live.status == EvaluationStatus.SIGNED
 
 
 def _load_builder() -> ModuleType:
