@@ -168,3 +168,17 @@ def test_verify_json_keys_are_french() -> None:
     ):
         missing = {field.name for field in dataclasses.fields(kind)} - set(keys)
         assert not missing, f"{kind.__name__} : clé française à ajouter pour {sorted(missing)}"
+
+
+def test_every_help_is_french() -> None:
+    """No English metavar or click message in any command's help (subcommands included)."""
+    import re
+
+    from caqes_docs.cli import COMMANDS
+
+    english = re.compile(r"\b(TEXT|INTEGER|FLOAT|PATH|FILE|DIRECTORY|COMMAND|ARGS|Usage|Show)\b")
+    paths = [[name] for name in COMMANDS] + [["web", "createuser"], ["web", "manage"]]
+    for path in paths:
+        code, out, _ = run(*path, "--help")
+        assert code == 0, path
+        assert not english.search(out), (path, english.search(out))
