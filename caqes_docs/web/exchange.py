@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,8 +318,3 @@ def refuse_without_file(link: PartyLink, original: str, size: int, reason: str) 
             document.contract_id if document else None,
             link.document_id if document else None,
         )
-
-
-def documents_of(registry: Registry, references: Iterable[str]) -> list[DocumentRecord]:
-    wanted = set(references)
-    return [doc for doc in registry.documents() if doc.reference in wanted]
