@@ -32,7 +32,7 @@ from caqes_docs.errors import InputError, RegistryError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.inputs.contract_file import load_contract
 from caqes_docs.inputs.models import Contract
-from caqes_docs.issued import IssuedRecord, load_issued_record, write_issued_record
+from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path, write_issued_record
 from caqes_docs.parties import ROLES, party
 from caqes_docs.pdf.assemble import contract_metadata
 from caqes_docs.pdf.signable import SignableJob, make_signable
@@ -50,6 +50,7 @@ from caqes_docs.registry.lifecycle import (
     signed_copy_path,
     status,
     terminate,
+    verify_with_registry,
 )
 from caqes_docs.registry.store import CONTRACT, SIGNED, Registry
 from caqes_docs.signatures.pki import create_demo_pki
@@ -247,6 +248,22 @@ def test_a_termination_takes_effect_on_31_december_of_its_year(
 
 
 # --- receiving -----------------------------------------------------------------------------------
+
+
+def test_a_copy_received_without_its_record_is_proved_through_the_registry(world: World) -> None:
+    # The mail case: the clinic's copy, signed by its own CPAM (Bayonne), with no record.
+    mailed = world.returned(CLINIC, "CPAM")
+    assert not sidecar_path(mailed).exists()
+    alone = verify_document(mailed, trust_roots=[world.keys.root])
+    assert not alone.ok and alone.issued == "non vérifiable"
+    assert any("rien ne prouve" in problem for problem in alone.problems)
+    report = verify_with_registry(mailed, world.registry, [world.keys.root])
+    assert report.ok and report.issued == "conforme", report.all_problems()
+    assert report.signatures[1].expected_identity == "organizationName=CPAM de Bayonne"
+    # An unknown file is verified as it is: never valid without a record.
+    stranger = world.folder / "inconnu.pdf"
+    stranger.write_bytes(_foreign_pdf())
+    assert not verify_with_registry(stranger, world.registry, [world.keys.root]).ok
 
 
 def test_receiving_the_copies_in_signing_order(world: World) -> None:

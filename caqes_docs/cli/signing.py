@@ -264,6 +264,10 @@ def sign_command(
     help="manifest.json d'une campagne (caqes batch).",
 )  # fmt: skip
 @CAMPAIGN_OPTION
+@click.option(
+    "--registry", "registre", type=EXISTING_FILE, metavar="FICHIER",
+    help="Registre des contrats : retrouve la version émise d'un fichier reçu sans sa fiche.",
+)  # fmt: skip
 @click.option("--json", "en_json", is_flag=True, help="Rapport au format JSON (clés en français).")
 @click.option(
     "--bordereau", "bordereau", is_flag=True,
@@ -278,6 +282,7 @@ def verify_command(
     manifest: Path | None,
     campagne: Path | None,
     en_json: bool,
+    registre: Path | None = None,
     bordereau: bool = False,
 ) -> None:
     """Vérifie les signatures de chaque FICHIER PDF.
@@ -301,19 +306,31 @@ def verify_command(
 
         verify_bordereaux(fichiers, confiance)
         return
-    if empreinte and manifest:
-        fail("choisir --issued ou --manifest, pas les deux")
+    if sum(map(bool, (empreinte, manifest, registre))) > 1:
+        fail("choisir --issued, --manifest ou --registry, un seul")
+    from caqes_docs.errors import CaqesError
+    from caqes_docs.registry.lifecycle import verify_with_registry
+    from caqes_docs.registry.store import Registry
+
     campaign = load_campaign(campagne)
-    reports = []
-    for path in fichiers:
-        issued = IssuedRecord.from_digest(empreinte) if empreinte else None
-        if manifest:
-            issued = issued_from_manifest(manifest, path)
-        reports.append(
-            verify_document(
-                path, trust_roots=confiance, issued=issued, campaign=campaign,
-            )
-        )  # fmt: skip
+    reports, unreadable = [], 0
+    with contextlib.ExitStack() as stack:
+        registry = stack.enter_context(Registry.open(registre, create=False)) if registre else None
+        for path in fichiers:
+            # One unreadable or forged file is reported; the others are still verified.
+            try:
+                if registry is not None:
+                    reports.append(verify_with_registry(path, registry, confiance))
+                    continue
+                issued = IssuedRecord.from_digest(empreinte) if empreinte else None
+                if manifest:
+                    issued = issued_from_manifest(manifest, path)
+                reports.append(
+                    verify_document(path, trust_roots=confiance, issued=issued, campaign=campaign)
+                )
+            except CaqesError as exc:
+                click.echo(f"Erreur : {exc}", err=True)
+                unreadable += 1
     trusted = bool(confiance)
     if en_json:
         data = [verification_json(report, trusted) for report in reports]
@@ -328,6 +345,8 @@ def verify_command(
             "(ou --no-trust-check pour ne vérifier que l'intégrité).",
             err=True,
         )
+    if unreadable:
+        sys.exit(2)
     if not all(report.ok for report in reports) or (unchecked and not sans_confiance):
         sys.exit(1)
 

@@ -181,6 +181,9 @@ def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
 def _verify(
     path: Path, document: DocumentRecord, contract: ContractRecord, roots: list[x509.Certificate]
 ) -> VerificationReport:
+    """What ``verify`` says of ``path`` against the registered issue of ``document``: its
+    record, its contract's campaign, FINESS and CPAM (each party's certificate is bound to
+    them)."""
     from caqes_docs.signatures.verify import verify_document
 
     campaign: Campaign | None = contract.campaign_model()
@@ -196,9 +199,30 @@ def _verify(
         trust_roots=roots,
         issued=issued,
         finess_ej=contract.finess_ej,
-        rules=campaign.signature.certificates if campaign else None,
+        campaign=campaign,
+        cpam=contract.current_version.contract().cpam.name,
         order=contract.signing_order(),
     )
+
+
+def verify_with_registry(
+    path: str | Path, registry: Registry, trust_roots: Sequence[str | Path | x509.Certificate]
+) -> VerificationReport:
+    """``verify`` for a file that may come without its issued record (received by mail): the
+    registry finds the issue it extends; a file it does not know is verified as it is, and
+    without a record beside it is never valid (nothing proves what it extends)."""
+    from caqes_docs.signatures.verify import load_trust_roots, verify_document
+
+    path = Path(path)
+    roots = load_trust_roots(trust_roots)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None
+    document = registry.document_extended_by(data)
+    if document is None:
+        return verify_document(path, trust_roots=roots)
+    return _verify(path, document, registry.contract(document.reference), roots)
 
 
 def _problems(report: VerificationReport) -> str:
