@@ -28,14 +28,15 @@ from conftest_pki import (
 )
 from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils.generic import parse_pdf_date
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, append_signature_field
 from pyhanko.sign.validation import read_certification_data
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 from caqes_docs.errors import InputError, SigningError
 from caqes_docs.inputs.campaign import load_campaign
-from caqes_docs.issued import IssuedRecord, sidecar_path
+from caqes_docs.issued import IssuedRecord, sidecar_path, write_issued_record
 from caqes_docs.signatures import signing
 from caqes_docs.signatures.pki import create_demo_pki
 from caqes_docs.signatures.signing import (
@@ -330,6 +331,95 @@ def test_without_issued_record_signing_says_how_to_give_one(contract: Path, demo
 def test_an_unexpected_signature_field_is_refused(contract: Path, demo_signers) -> None:
     contract.write_bytes(add_signature_field(contract.read_bytes(), "s4_AUTRE"))
     refused(contract, "ETAB", demo_signers["ETAB"], "s4_AUTRE")
+
+
+def ars_only_letter(directory: Path) -> Path:
+    """A notification letter: one page, one signature field, the ARS's, and its record."""
+    blank = PdfWriter()
+    blank.add_blank_page(595, 842)
+    buffer = BytesIO()
+    blank.write(buffer)
+    writer = IncrementalPdfFileWriter(BytesIO(buffer.getvalue()))
+    append_signature_field(writer, SigFieldSpec("s3_ARS", on_page=0, box=(380, 80, 540, 140)))
+    out = BytesIO()
+    writer.write(out)
+    pdf = directory / "courrier.pdf"
+    pdf.write_bytes(out.getvalue())
+    record = IssuedRecord(
+        sha256=hashlib.sha256(out.getvalue()).hexdigest(), size=len(out.getvalue()),
+        source="courrier.emission.json", finess_ej=FINESS,
+    )  # fmt: skip
+    write_issued_record(pdf, record)
+    return pdf
+
+
+def test_a_document_with_only_the_ars_field_is_signed_by_the_ars(
+    tmp_path: Path, demo_signers, demo_pki
+) -> None:
+    letter = ars_only_letter(tmp_path)
+    refused(letter, "ETAB", demo_signers["ETAB"], "pas de champ de signature s1_ETAB")
+    result = sign_one(letter, "ARS", demo_signers["ARS"], output=None)
+    assert result.ok, result.error
+    assert result.output == tmp_path / "courrier.signe-ars.pdf"
+    report = verify_document(result.output, trust_roots=[demo_pki.root_certificate])
+    assert report.ok and report.complete, report.all_problems()
+    assert [s.role for s in report.signatures] == ["ARS"]
+    assert report.signatures[0].certification  # the first (only) party certifies
+    # The contract checks hold: the CPAM cannot sign a letter that has no field for it.
+    refused(result.output, "CPAM", demo_signers["CPAM"], "pas de champ de signature s2_CPAM")
+
+
+def test_sign_writes_beside_the_issued_pdf_and_never_over_it(
+    contract: Path, demo_signers, demo_pki
+) -> None:
+    issued = contract.read_bytes()
+    roots = [demo_pki.root_certificate]
+    [etab] = sign_documents([contract], "ETAB", demo_signers["ETAB"])
+    assert etab.ok and etab.output == contract.with_name("contrat.signe-etab.pdf")
+    assert contract.read_bytes() == issued
+    assert sidecar_path(etab.output).read_bytes() == sidecar_path(contract).read_bytes()
+    [cpam] = sign_documents([etab.output], "CPAM", demo_signers["CPAM"], trust_roots=roots)
+    assert cpam.ok and cpam.output == contract.with_name("contrat.signe-cpam.pdf")
+    # Signing the issued PDF again would overwrite the copy already made: refused.
+    [again] = sign_documents([contract], "ETAB", demo_signers["ETAB"])
+    assert not again.ok and "existe déjà" in again.error
+
+
+def test_countersigning_needs_trusted_earlier_signatures(
+    tmp_path: Path, demo_signers, loopback_pki
+) -> None:
+    pdf = build_stand_in_contract(tmp_path, content=signed_stand_in(("ETAB",)))
+    refused(pdf, "CPAM", demo_signers["CPAM"], "racines de confiance", trust_roots=[])
+    error = refused(
+        pdf, "CPAM", demo_signers["CPAM"], "le document ne tient pas",
+        trust_roots=[loopback_pki.root_certificate],
+    )  # fmt: skip
+    assert "s1_ETAB (Établissement) : certificat du signataire non reconnu" in error
+
+
+@pytest.mark.parametrize(
+    ("role", "key", "expected"),
+    [
+        ("ETAB", "CPAM", "attendu : organizationIdentifier=FINESS-330781196"),
+        ("CPAM", "ARS", "attendu : organizationName=CPAM de la Gironde"),
+        ("CPAM", "cpam-17", "attendu : organizationName=CPAM de la Gironde"),
+        ("ETAB", "etab-autre", "attendu : organizationIdentifier=FINESS-330781196"),
+    ],
+)
+def test_sign_refuses_a_certificate_of_another_party(
+    tmp_path: Path, demo_signers, demo_pki, role: str, key: str, expected: str
+) -> None:
+    roles = ("ETAB",) if role == "CPAM" else ()
+    pdf = build_stand_in_contract(tmp_path, content=signed_stand_in(roles))
+    if key == "cpam-17":
+        signer = load_p12(demo_pki.cpams["17"], PASSWORD)  # the Charente-Maritime CPAM
+    elif key == "etab-autre":
+        other = create_demo_pki(tmp_path / "pki", [("330000985", "Autre")], PASSWORD)
+        signer = load_p12(other.establishments["330000985"], PASSWORD)
+    else:
+        signer = demo_signers[key]
+    error = refused(pdf, role, signer, "n'est pas celui de la partie")
+    assert expected in error
 
 
 def test_one_failure_does_not_stop_the_batch(tmp_path: Path, demo_signers) -> None:
