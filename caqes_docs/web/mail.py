@@ -100,22 +100,25 @@ def due_now(
 ) -> list[Due]:
     """The registry's due mail plus the refusal notices of refused uploads not sent yet."""
     wanted = set(document_ids) if document_ids is not None else None
+    sent = reminders.sent_mail(registry)
     due = [
         item
-        for item in reminders.due_mail(registry, now)
+        for item in reminders.due_mail(registry, now, sent)
         if wanted is None or item.document.id in wanted
     ]
-    sent = reminders.sent_mail(registry)
-    documents = {document.id: document for document in registry.documents()}
     refusals = RefusedUpload.objects.order_by("id")
     if wanted is not None:
         refusals = refusals.filter(document_id__in=wanted)
+    documents = {document.id: document for document in registry.documents()} if refusals else {}
     for refused in refusals:
         document = documents.get(refused.document_id)
         if document is None:  # superseded since: nothing to retry on it
             continue
         contract = registry.contract(document.reference)
-        item = Due(REFUSAL, document, contract, refused.party, item=refused.id)
+        item = Due(
+            REFUSAL, document, contract, refused.party, item=refused.id,
+            order=contract.signing_order(),
+        )  # fmt: skip
         if item.key not in sent:
             due.append(item)
     return due
@@ -123,13 +126,14 @@ def due_now(
 
 def recipients(due: Due) -> tuple[str, ...]:
     """The addresses of the message's party: the contract's contacts, the ARS officers."""
-    current = due.contract.current_version.contract()
+    # The registry's JSON of the current version (by alias): no model validation per message.
+    data = due.contract.current_version.data
     if due.role == "ETAB":
-        found = [current.establishment.email]
+        found = [data.get("etablissement", {}).get("email")]
     elif due.role == "CPAM":
-        found = [current.cpam.email]
+        found = [data.get("cpam", {}).get("email")]
     else:
-        found = list(settings.CAQES_MAIL_ARS) or [current.ars.email]
+        found = list(settings.CAQES_MAIL_ARS) or [data.get("ars", {}).get("email")]
     return tuple(address for address in found if address)
 
 
@@ -142,7 +146,6 @@ def _public(path: str) -> str:
 
 def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str]:
     """The subject and body of ``due`` from its template (first line « Objet : … »)."""
-    current = due.contract.current_version.contract()
     signatures = registry.signatures(due.document.id)
     entries = {
         sig.party: {
@@ -155,7 +158,7 @@ def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str
     context = {
         "reference": due.document.reference,
         "document": due.document.label,
-        "etablissement": current.establishment.legal_name,
+        "etablissement": due.contract.establishment,
         "partie": due.party_name,
         "role": due.role,
         "lien": link_url,
@@ -164,9 +167,7 @@ def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str
         "numero": due.number,
         "signatures": list(entries.values()),
         "signature": entries.get(due.role),
-        "attendues": [
-            party(role).name for role in due.contract.signing_order() if role not in entries
-        ],
+        "attendues": [party(role).name for role in due.order if role not in entries],
         "refus": _refusal(due),
         "bordereau": due.document.bordereau_path.name,
     }
@@ -211,7 +212,11 @@ def send_due(
         if dry_run:
             run.outcomes = [Outcome(item, DRY_RUN, recipients(item)) for item in due]
             return run
-        connection = get_connection()
+        # The file backend writes one file per connection: one per message, so that each mail
+        # of the data folder opens on its own.
+        connection = (
+            None if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") else get_connection()
+        )
         try:
             for index, item in enumerate(due):
                 outcome = _send_one(registry, item, connection)
@@ -220,7 +225,8 @@ def send_due(
                     run.outcomes += [Outcome(rest, NOT_TRIED) for rest in due[index + 1 :]]
                     break
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
     return run
 
 

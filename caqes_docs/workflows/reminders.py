@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from caqes_docs.inputs.campaign import ReminderSettings
-from caqes_docs.parties import party
+from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.store import (
     ISSUED,
     SIGNED,
@@ -63,6 +63,8 @@ class Due:
     """Since when the party is awaited (invitations and reminders)."""
     item: int | None = None
     """What the message is about beyond the document (a refused upload's ID)."""
+    order: tuple[str, ...] = ROLES
+    """The document's signing order (its campaign's)."""
 
     @property
     def key(self) -> str:
@@ -104,10 +106,17 @@ def sent_mail(registry: Registry) -> dict[str, list[dt.datetime]]:
     return sent
 
 
-def due_mail(registry: Registry, now: dt.datetime | None = None) -> list[Due]:
-    """Everything the registry's state calls for at ``now`` (aware) that was not sent yet."""
+def due_mail(
+    registry: Registry,
+    now: dt.datetime | None = None,
+    sent: dict[str, list[dt.datetime]] | None = None,
+) -> list[Due]:
+    """Everything the registry's state calls for at ``now`` (aware) that was not sent yet.
+
+    ``sent``: the journal's sends (:func:`sent_mail`), when the caller has read them already.
+    """
     now = now or dt.datetime.now().astimezone()
-    sent = sent_mail(registry)
+    sent = sent if sent is not None else sent_mail(registry)
     contracts = {contract.id: contract for contract in registry.contracts()}
     settings: dict[str, tuple[tuple[str, ...], ReminderSettings | None]] = {}
     due: list[Due] = []
@@ -134,13 +143,13 @@ def _document_due(
     signatures = registry.signatures(document.id)
     due = [
         item
-        for item in (Due(RECEIPT, document, contract, sig.party) for sig in signatures)
+        for item in (Due(RECEIPT, document, contract, sig.party, order=order) for sig in signatures)
         if item.key not in sent
     ]
     if document.status == SIGNED:
         due += [
             item
-            for item in (Due(COMPLETION, document, contract, role) for role in order)
+            for item in (Due(COMPLETION, document, contract, role, order=order) for role in order)
             if item.key not in sent
         ]
         return due
@@ -153,7 +162,7 @@ def _document_due(
     since = dt.datetime.fromisoformat(
         max((sig.recorded_at for sig in signatures), default=document.issued_at)
     )
-    invitation = Due(INVITATION, document, contract, role, since=since)
+    invitation = Due(INVITATION, document, contract, role, since=since, order=order)
     if invitation.key not in sent:
         return [*due, invitation]
     reminder = next_reminder(invitation, reminders, sent, now)
@@ -172,7 +181,15 @@ def next_reminder(
 
     def reminder(number: int) -> Due:
         document, contract, role = invitation.document, invitation.contract, invitation.role
-        return Due(REMINDER, document, contract, role, number, since=invitation.since)
+        return Due(
+            REMINDER,
+            document,
+            contract,
+            role,
+            number,
+            since=invitation.since,
+            order=invitation.order,
+        )
 
     done = 0
     while reminder(done + 1).key in sent:
