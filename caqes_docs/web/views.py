@@ -5,7 +5,7 @@ French; a library error becomes its French message, never a traceback.
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from caqes_docs.errors import CaqesError
+from caqes_docs.files import csv_text, local_time
 from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.lifecycle import amend, terminate
 from caqes_docs.registry.store import DocumentRecord
@@ -56,22 +57,18 @@ def _pdf(path: Path, download_name: str) -> FileResponse:
 
 
 def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
-    """A ``;``-separated UTF-8 CSV with a BOM, as Excel opens it."""
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    """The toolkit's CSV (``files.csv_text``: BOM, ``;``, French dates, formulas neutralised)."""
+    response = HttpResponse(
+        csv_text(header, rows).encode("utf-8"), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["Cache-Control"] = "no-store"
-    response.write("\ufeff")
-    writer = csv.writer(response, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([[_inert(value) for value in row] for row in rows])
     return response
 
 
-def _inert(value: Any) -> Any:
-    """A cell Excel will not run as a formula: names come from hostile spreadsheets."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def _moment(iso: str | None) -> dt.datetime | None:
+    """A registry time (ISO 8601 text) for the CSV writer, which writes it JJ/MM/AAAA HH:MM."""
+    return local_time(iso) if iso else None
 
 
 def _library_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -106,9 +103,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
              "depuis_jours", "depots_refuses", "dernier_evenement", "date_dernier_evenement"],
             [
                 [item.row.reference, item.row.establishment, item.row.document, item.row.status,
-                 *(item.row.signed[role] or "" for role in ROLES), item.row.waiting_for or "",
+                 *(_moment(item.row.signed[role]) for role in ROLES), item.row.waiting_for or "",
                  "" if item.waiting_days is None else item.waiting_days, item.refused_uploads,
-                 item.row.last_event, item.row.last_event_time]
+                 item.row.last_event, _moment(item.row.last_event_time)]
                 for item in rows
             ],
         )  # fmt: skip
