@@ -7,9 +7,7 @@ their functions, so that ``caqes --help`` and ``caqes COMMANDE --help`` load onl
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -23,8 +21,6 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 DIRECTORY = click.Path(file_okay=False, path_type=Path)
 ANY_FILE = click.Path(dir_okay=False, path_type=Path)
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 REGISTRY_OPTION = click.option(
     "--registry", "registre", type=ANY_FILE, metavar="FICHIER",
     help="Registre des contrats (par défaut $CAQES_REGISTRY, sinon caqes.db).",
@@ -35,8 +31,3 @@ def fail(message: str, status: int = UNREADABLE_STATUS) -> None:
     """Stop the command: a usage problem the library cannot see (two exclusive options)."""
     click.echo(f"Erreur : {message}", err=True)
     raise click.exceptions.Exit(status)
-
-
-def reports_errors(command: F) -> F:
-    """Kept for command modules written before errors were reported by the root group."""
-    return command

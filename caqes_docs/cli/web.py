@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE, reports_errors
+from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE
 
 DATA_OPTION = click.option(
     "--data",
@@ -59,7 +59,6 @@ def _setup(dossier: Path, production: bool) -> dict[str, str]:
 )  # fmt: skip
 @DATA_OPTION
 @PRODUCTION_OPTION
-@reports_errors
 def serve_command(host: str, port: int, workers: int, dossier: Path, production: bool) -> None:
     """Lance le portail d'échange (gunicorn) et sa file de tâches (huey).
 
@@ -107,7 +106,6 @@ def web_group() -> None:
 )
 @DATA_OPTION
 @PRODUCTION_OPTION
-@reports_errors
 def createuser_command(
     identifiant: str,
     contresignature: bool,
