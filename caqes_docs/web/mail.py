@@ -29,7 +29,7 @@ from django.urls import reverse
 
 from caqes_docs.errors import CaqesError
 from caqes_docs.parties import party
-from caqes_docs.registry.store import Registry
+from caqes_docs.registry.store import AMENDMENT, CONTRACT, DocumentRecord, Registry
 from caqes_docs.web.exchange import open_registry, trust_roots
 from caqes_docs.web.links import create_link
 from caqes_docs.web.models import RefusedUpload
@@ -158,6 +158,8 @@ def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str
     context = {
         "reference": due.document.reference,
         "document": due.document.label,
+        "designation": designation(due.document),
+        "contrat": contract_name(due.document.reference),
         "etablissement": due.contract.establishment,
         "partie": due.party_name,
         "role": due.role,
@@ -175,6 +177,26 @@ def render(due: Due, registry: Registry, link_url: str | None) -> tuple[str, str
     first, _, body = text.partition("\n")
     subject = " ".join(first.removeprefix("Objet :").split())
     return subject, body.strip() + "\n"
+
+
+def contract_name(reference: str) -> str:
+    """« contrat CAQES-NA-2022-… », « contrat CAQES X » when the reference does not say it."""
+    return (
+        f"contrat {reference}"
+        if reference.upper().startswith("CAQES")
+        else (f"contrat CAQES {reference}")
+    )
+
+
+def designation(document: DocumentRecord) -> str:
+    """How a message names the document: « le contrat X », « l'avenant n°2 au contrat X »,
+    « l'avenant n°3 de résiliation du volet 1 du contrat X »."""
+    name = contract_name(document.reference)
+    if document.kind == CONTRACT:
+        return f"le {name}"
+    if document.kind == AMENDMENT:
+        return f"l'avenant n°{document.number} au {name}"
+    return f"l'avenant n°{document.number} de résiliation du volet {document.volet} du {name}"
 
 
 def _local(moment: str | None) -> str:
