@@ -6,6 +6,7 @@ French; a library error becomes its French message, never a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,32 @@ def _csv(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
     return response
 
 
+def _xlsx(name: str, header: list[str], rows: list[list[Any]]) -> HttpResponse:
+    """An Excel workbook of one sheet; text stays text, never a formula."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append([value.replace(tzinfo=None) if isinstance(value, dt.datetime) else value
+                      for value in row])  # fmt: skip
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
+            elif isinstance(cell.value, dt.datetime):
+                cell.number_format = "DD/MM/YYYY HH:MM"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    response = HttpResponse(
+        buffer.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _moment(iso: str | None) -> dt.datetime | None:
     """A registry time (ISO 8601 text) for the CSV writer, which writes it JJ/MM/AAAA HH:MM."""
     return local_time(iso) if iso else None
@@ -96,19 +123,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if selected not in (None, *exchange.FILTERS):
         selected = None
     rows = exchange.dashboard(selected)
-    if request.GET.get("format") == "csv":
-        return _csv(
-            "tableau-de-bord.csv",
-            ["reference", "etablissement", "document", "statut", *ROLES, "en_attente_de",
-             "depuis_jours", "depots_refuses", "dernier_evenement", "date_dernier_evenement"],
-            [
-                [item.row.reference, item.row.establishment, item.row.document, item.row.status,
-                 *(_moment(item.row.signed[role]) for role in ROLES), item.row.waiting_for or "",
-                 "" if item.waiting_days is None else item.waiting_days, item.refused_uploads,
-                 item.row.last_event, _moment(item.row.last_event_time)]
-                for item in rows
-            ],
-        )  # fmt: skip
+    export = request.GET.get("format")
+    if export in ("csv", "xlsx"):
+        header = ["reference", "etablissement", "document", "statut", *ROLES, "en_attente_de",
+                  "depuis_jours", "depots_refuses", "dernier_evenement",
+                  "date_dernier_evenement"]  # fmt: skip
+        table = [
+            [item.row.reference, item.row.establishment, item.row.document, item.row.status,
+             *(_moment(item.row.signed[role]) for role in ROLES), item.row.waiting_for or "",
+             "" if item.waiting_days is None else item.waiting_days, item.refused_uploads,
+             item.row.last_event, _moment(item.row.last_event_time)]
+            for item in rows
+        ]  # fmt: skip
+        if export == "xlsx":
+            return _xlsx("tableau-de-bord.xlsx", header, table)
+        return _csv("tableau-de-bord.csv", header, table)
     return render(
         request,
         "portail/tableau.html",

@@ -479,3 +479,19 @@ def test_avenant_and_termination_from_the_contract_page(portal: Portal) -> None:
         ).status_code
         == 404
     )
+
+
+def test_dashboard_excel_export_keeps_text_as_text(portal: Portal) -> None:
+    from openpyxl import load_workbook
+
+    upload(Client(), portal.link(CHU, "ETAB"), portal.issued[CHU].copies["ETAB"])
+    response = portal.officer().get(reverse("portail:tableau"), {"format": "xlsx"})
+    assert response["Content-Type"].endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    rows = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    chu = rows[portal.issued[CHU].contract.reference]
+    assert chu[7] == "CPAM" and chu[4] is not None and chu[5] is None
+    from caqes_docs.web.views import _xlsx
+
+    hostile = load_workbook(io.BytesIO(_xlsx("x.xlsx", ["nom"], [['=HYPERLINK("x")']]).content))
+    assert hostile.active["A2"].data_type == "s" and hostile.active["A2"].value.startswith("=")
