@@ -102,6 +102,13 @@ def open_pdf(data: bytes, name: str | Path) -> PdfFileReader:
     try:
         return PdfFileReader(BytesIO(data), strict=False)
     except Exception as exc:  # hostile input: one French line
+        end = data.rfind(b"%%EOF")
+        if end >= 0 and data[end + 5 :].strip(_PDF_WHITESPACE):
+            # Readers look for the end mark in the last kilobyte only.
+            raise VerificationError(
+                f"{name} : {len(data) - end - 5} octets ajoutés après la fin du PDF "
+                "(%%EOF), couverts par aucune signature"
+            ) from None
         raise VerificationError(f"{name} : PDF illisible ({_short(exc)})") from None
 
 
@@ -524,7 +531,9 @@ async def _judge_signature(
     if not report.intact:
         report.problems.append("le contenu signé a été altéré")
     if status.coverage not in _GOOD_COVERAGE:
-        report.problems.append("la signature ne couvre pas toute sa révision du document")
+        report.problems.append(
+            "la plage d'octets signée (/ByteRange) ne couvre pas toute sa révision du document"
+        )
     padding = _padding_problem(signature)
     if padding:
         report.problems.append(padding)
@@ -715,8 +724,7 @@ def _uncovered_problems(data: bytes, reader: PdfFileReader, marks: list[_Mark]) 
     trailing = tail[ends[-1] :] if ends else tail
     if trailing.strip(_PDF_WHITESPACE) or len(trailing) > _TRAILING_WHITESPACE:
         problems.append(
-            f"{len(trailing)} octet(s) ajouté(s) après la fin du fichier, couverts par aucune "
-            "signature"
+            f"{len(trailing)} octets ajoutés après la fin du fichier, couverts par aucune signature"
         )
     last_signed = max(mark.revision for mark in marks)
     later = range(last_signed + 1, reader.xrefs.total_revisions)
