@@ -359,13 +359,18 @@ def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] 
 
 
 def after_upload(document_id: int, *, bordereaux: bool = False) -> MailRun | None:
-    """Send at once what an upload made due (receipt, refusal, next invitation).
+    """Send at once what an upload made due (receipt, refusal, next invitation)."""
+    return notify([document_id], bordereaux=bordereaux)
 
-    Never raises: a mail problem must not turn an accepted upload into an error page; what
-    was not sent stays due for ``caqes relances``.
+
+def notify(document_ids: Iterable[int], *, bordereaux: bool) -> MailRun | None:
+    """Send what is due on these documents now; never raises.
+
+    A mail problem must not turn an accepted upload or a countersignature into an error:
+    it is logged, and what was not sent stays due for ``caqes relances``.
     """
     try:
-        return send_due(document_ids=[document_id], bordereaux=bordereaux)
+        return send_due(document_ids=list(document_ids), bordereaux=bordereaux)
     except Exception:  # logged; the next run sends what is due
-        logger.exception("courriels après le dépôt sur le document %s", document_id)
+        logger.exception("courriels des documents %s", document_ids)
         return None

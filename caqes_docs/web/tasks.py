@@ -28,6 +28,7 @@ from caqes_docs.web.exchange import (
     registered_issue,
     trust_roots,
 )
+from caqes_docs.web.mail import notify
 from caqes_docs.web.models import Job
 from caqes_docs.workflows.batch import run_batch
 
@@ -112,6 +113,8 @@ def _countersign(job: Job) -> None:
         job.done += 1
         job.result = {"outcomes": outcomes}
         job.save(update_fields=["done", "result"])
+    # The documents now complete get their sealed bordereau and completion notices.
+    notify(ids, bordereaux=True)
 
 
 def _countersign_one(document_id: int, signer: object, officer: str) -> dict[str, object]:

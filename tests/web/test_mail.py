@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import CHU, EXAMPLES, Keys
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client, override_settings
@@ -32,7 +33,7 @@ from caqes_docs.issued import load_issued_record, sidecar_path
 from caqes_docs.parties import ROLES
 from caqes_docs.registry.store import CONTRACT, DocumentRecord, Registry
 from caqes_docs.signatures.signing import sign_documents
-from caqes_docs.web import links
+from caqes_docs.web import bootstrap, links
 from caqes_docs.web.mail import FAILED, SENT, due_now, send_due
 from caqes_docs.workflows.generate import generate
 from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
@@ -140,6 +141,13 @@ class Exchange:
     def upload(self, token: str, data: bytes, name: str = "signe.pdf") -> int:
         page = reverse("portail:partie", args=[token])
         return self.client.post(page, {"fichier": SimpleUploadedFile(name, data)}).status_code
+
+    def officer(self) -> Client:
+        """A client logged in as an officer who may countersign."""
+        bootstrap.create_officer("directeur", "mot-de-passe-agent", countersign=True)
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="directeur"))
+        return client
 
     def events(self, kind: str) -> list[str]:
         with Registry.open(self.registry_path) as registry:
@@ -270,6 +278,26 @@ def test_a_refused_upload_gets_its_reason_and_a_fresh_link(
     assert links.find_link(token) is None  # the older link is revoked
     send_due()
     assert box.take() == []
+
+
+def test_the_portal_countersignature_sends_the_completion_with_the_bordereau(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    for role in ("ETAB", "CPAM"):
+        send_due()
+        invitation = next(m for m in box.take() if "à signer" in str(m["Subject"]))
+        assert exchange.upload(_token(invitation), exchange.copies[role]) == 200
+    officer = exchange.officer()
+    response = officer.post(
+        reverse("portail:contresignature"), {"document": [str(exchange.document.id)]}
+    )
+    assert response.status_code == 302
+    messages = box.take()  # sent by the countersignature job itself, no run needed
+    completions = [m for m in messages if "signé par toutes les parties" in str(m["Subject"])]
+    assert sorted(m["To"] for m in completions) == sorted(ADDRESSES.values())
+    assert exchange.document.bordereau_path.is_file()
+    assert len(exchange.events("bordereau")) == 1
 
 
 # --- reminders across a simulated clock -------------------------------------------------------
