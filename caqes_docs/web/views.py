@@ -24,6 +24,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from caqes_docs.errors import CaqesError
@@ -115,6 +116,7 @@ def _library_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 # --- officers: dashboard and contracts ------------------------------------------------------------
 
 
+@never_cache
 @require_GET
 @login_required
 @_library_errors
@@ -151,6 +153,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @require_GET
 @login_required
 @_library_errors
@@ -414,6 +417,7 @@ def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 @_guarded
 @_library_errors

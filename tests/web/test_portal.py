@@ -271,7 +271,9 @@ def test_link_guessing_is_rate_limited(portal: Portal) -> None:
 
 
 def test_party_download_is_a_pdf_attachment_never_sniffed(portal: Portal) -> None:
-    response = Client().get(reverse("portail:partie-document", args=[portal.link(CHU, "ETAB")]))
+    token = portal.link(CHU, "ETAB")
+    assert "no-store" in Client().get(page(token))["Cache-Control"]
+    response = Client().get(reverse("portail:partie-document", args=[token]))
     assert response["Content-Type"] == "application/pdf"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"].startswith("attachment;")
