@@ -119,14 +119,29 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
 
 @pytest.fixture(scope="module")
 def sealed(signed: Signed) -> dict[str, Path]:
-    """Every complete document's bordereau, sealed once for the module."""
+    """Every complete document's bordereau, sealed once for the module: the first one by
+    ``caqes bordereaux`` with the ARS's PKCS#12 file, the other by the library."""
+    first = signed.references[0]
+    password = signed.folder / "mot-de-passe.txt"
+    password.write_bytes(PASSWORD + b"\n")
+    result = CliRunner().invoke(
+        main,
+        ["bordereaux", first, "--p12", str(signed.ars_p12), "--password-file", str(password),
+         "--trust", str(signed.root), "--registry", str(signed.registry)],
+        prog_name="caqes",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 bordereau(x) scellé(s), 0 refusé(s)." in result.output
     signer = load_p12(signed.ars_p12, PASSWORD)
     with Registry.open(signed.registry) as registry:
-        assert len(missing_bordereaux(registry)) == 2
+        assert [doc.reference for doc in missing_bordereaux(registry)] == signed.references[1:]
         issued, failures = issue_missing(registry, signer, [signed.root])
         assert failures == []
         assert missing_bordereaux(registry) == []
-    return {item.document.reference: item.path for item in issued}
+        documents = registry.documents()
+    paths = {item.document.reference: item.path for item in issued}
+    paths[first] = next(doc.bordereau_path for doc in documents if doc.reference == first)
+    return paths
 
 
 def _document(signed: Signed, reference: str) -> DocumentRecord:
@@ -225,6 +240,9 @@ def test_a_bordereau_moved_next_to_another_contract_does_not_match(
     shutil.copyfile(other.signed_path, tmp_path / other.signed_path.name)  # type: ignore[arg-type]
     check = check_bordereau(moved, trust_roots=[signed.root])
     assert check.sealed and not check.matches and not check.ok
+    # Without its issued record beside it, the seal is still judged (on what it covers).
+    sidecar_path(moved).unlink()
+    assert check_bordereau(moved, trust_roots=[signed.root]).sealed
     assert f"ne correspond pas à {other.signed_path.name}" in check.problems[0]  # type: ignore[union-attr]
     # The same through the command line: one line per bordereau, status 1.
     result = CliRunner().invoke(
