@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 
 from pyhanko.pdf_utils import generic
@@ -24,8 +24,9 @@ from pyhanko.sign import fields as sig_fields
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, Signer, SimpleSigner
 from pyhanko.stamp import TextStampStyle
 
-ROLES = ("ETAB", "CPAM", "ARS")
-FIELDS = {"ETAB": "s1_ETAB", "CPAM": "s2_CPAM", "ARS": "s3_ARS"}
+from caqes_docs.parties import PARTIES, ROLES
+
+FIELDS = {party.role.value: party.field for party in PARTIES}
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,27 @@ def _field_ref(writer: IncrementalPdfFileWriter, name: str) -> generic.IndirectO
     raise KeyError(name)
 
 
-def sign_field(data: bytes, role: str, signer: Signer, *, certify: bool | None = None) -> bytes:
+def sign_field(
+    data: bytes,
+    role: str,
+    signer: Signer,
+    *,
+    change: Callable[[IncrementalPdfFileWriter], None] | None = None,
+) -> bytes:
     """The attacker's own signing tool (pyHanko's library): ``role``'s field, certifying the
-    first one as caqes does, with no check of what came before."""
+    first one as caqes does, with no check of what came before; ``change`` is made in the
+    same revision as the signature."""
+    writer = _writer(data)
+    if change is not None:
+        change(writer)
     metadata = PdfSignatureMetadata(
         field_name=FIELDS[role],
         subfilter=sig_fields.SigSeedSubFilter.PADES,
-        certify=role == ROLES[0] if certify is None else certify,
+        certify=role == ROLES[0],
         docmdp_permissions=sig_fields.MDPPerm.FILL_FORMS,
     )
     out = BytesIO()
-    PdfSigner(metadata, signer).sign_pdf(_writer(data), existing_fields_only=True, output=out)
+    PdfSigner(metadata, signer).sign_pdf(writer, existing_fields_only=True, output=out)
     return out.getvalue()
 
 
@@ -603,6 +614,18 @@ def shadow(prepare: Callable[[IncrementalPdfFileWriter], None], reveal: Reveal |
     return attack
 
 
+def _cover(shown: bytes) -> Callable[[IncrementalPdfFileWriter], None]:
+    """Prepared: the shadow text field over the top of page 1, showing ``shown``."""
+    return lambda writer: _text_field(writer, SHADOW_FIELD, (40, 680, 560, 800), shown)
+
+
+_OTHER_AMOUNT = _WHITE_BOX + b" BT /Helv 14 Tf 10 60 Td (Montant : 0 EUR) Tj ET"
+shadow_hide = shadow(_cover(_WHITE_BOX), _fill_shadow_field(_EMPTY))
+"""Hide: a white field covers the text while the parties sign, then is emptied."""
+shadow_replace = shadow(_cover(_EMPTY), _fill_shadow_field(_OTHER_AMOUNT))
+"""Replace: an empty field is filled afterwards with another amount over the text."""
+
+
 def hide_and_replace(writer: IncrementalPdfFileWriter) -> None:
     """Prepared: a second page 1 (another content), unreferenced while the parties sign; added
     last, so that it is the prepared revision's last object."""
@@ -627,19 +650,7 @@ def in_signature_revision(change: Callable[[IncrementalPdfFileWriter], None]) ->
     """The first party's tool changes the document in the very revision of its signature."""
 
     def attack(stage: Stage) -> bytes:
-        writer = _writer(stage.issued)
-        change(writer)
-        metadata = PdfSignatureMetadata(
-            field_name=FIELDS["ETAB"],
-            subfilter=sig_fields.SigSeedSubFilter.PADES,
-            certify=True,
-            docmdp_permissions=sig_fields.MDPPerm.FILL_FORMS,
-        )
-        out = BytesIO()
-        PdfSigner(metadata, stage.keys.parties["ETAB"]).sign_pdf(
-            writer, existing_fields_only=True, output=out
-        )
-        data = out.getvalue()
+        data = sign_field(stage.issued, ROLES[0], stage.keys.parties[ROLES[0]], change=change)
         for role in ROLES[1 : ROLES.index(stage.role) + 1]:
             data = sign_field(data, role, stage.keys.parties[role])
         return data
@@ -694,6 +705,11 @@ def certificate_with_wrong_key(stage: Stage) -> bytes:
 # --- the cases ----------------------------------------------------------------------------------
 
 
+def both_ways(case: Case) -> list[Case]:
+    """``case`` with the issued record beside the copy, and without it (received by mail)."""
+    return [case, replace(case, record=False)]
+
+
 @dataclass(frozen=True)
 class Case:
     """One generated attack: its class (issue 14), name, generator, where it applies."""
@@ -742,52 +758,12 @@ CASES: list[Case] = [
             _setting("/ByteRange", lambda: generic.ArrayObject([generic.NumberObject(0)] * 4))
         ),
     ),
-    Case(
-        SHADOW,
-        "masquer",
-        shadow(
-            lambda w: _text_field(w, SHADOW_FIELD, (40, 680, 560, 800), _WHITE_BOX),
-            _fill_shadow_field(_EMPTY),
-        ),
-    ),
-    Case(
-        SHADOW,
-        "masquer",
-        shadow(
-            lambda w: _text_field(w, SHADOW_FIELD, (40, 680, 560, 800), _WHITE_BOX),
-            _fill_shadow_field(_EMPTY),
-        ),
-        record=False,
-    ),
-    Case(
-        SHADOW,
-        "remplacer",
-        shadow(
-            lambda w: _text_field(w, SHADOW_FIELD, (40, 680, 560, 800), _EMPTY),
-            _fill_shadow_field(_WHITE_BOX + b" BT /Helv 14 Tf 10 60 Td (Montant : 0 EUR) Tj ET"),
-        ),
-    ),
-    Case(
-        SHADOW,
-        "remplacer",
-        shadow(
-            lambda w: _text_field(w, SHADOW_FIELD, (40, 680, 560, 800), _EMPTY),
-            _fill_shadow_field(_WHITE_BOX + b" BT /Helv 14 Tf 10 60 Td (Montant : 0 EUR) Tj ET"),
-        ),
-        record=False,
-    ),
-    Case(SHADOW, "masquer-et-remplacer", shadow(hide_and_replace, reveal_hidden_page)),
-    Case(
-        SHADOW, "masquer-et-remplacer", shadow(hide_and_replace, reveal_hidden_page), record=False
-    ),
-    Case(SHADOW, "surimpression-avant-signature", shadow(overlay_page, None)),
-    Case(SHADOW, "surimpression-avant-signature", shadow(overlay_page, None), record=False),
-    Case(SHADOW, "surimpression-dans-la-revision-signee", in_signature_revision(overlay_page)),
-    Case(
-        SHADOW,
-        "surimpression-dans-la-revision-signee",
-        in_signature_revision(overlay_page),
-        record=False,
+    *both_ways(Case(SHADOW, "masquer", shadow_hide)),
+    *both_ways(Case(SHADOW, "remplacer", shadow_replace)),
+    *both_ways(Case(SHADOW, "masquer-et-remplacer", shadow(hide_and_replace, reveal_hidden_page))),
+    *both_ways(Case(SHADOW, "surimpression-avant-signature", shadow(overlay_page, None))),
+    *both_ways(
+        Case(SHADOW, "surimpression-dans-la-revision-signee", in_signature_revision(overlay_page))
     ),
     Case(EAA, "texte-libre", after(free_text)),
     Case(EAA, "carre-blanc", after(white_square)),
