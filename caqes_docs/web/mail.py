@@ -336,7 +336,7 @@ def ars_signer() -> object:
 
 
 def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] | None) -> None:
-    from caqes_docs.workflows.bordereau import issue_bordereau, missing_bordereaux
+    from caqes_docs.workflows.bordereau import issue_bordereaux, missing_bordereaux
 
     wanted = set(document_ids) if document_ids is not None else None
     missing = [
@@ -351,11 +351,13 @@ def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] 
     except CaqesError as exc:
         run.bordereau_failures.append(f"clé ARS inutilisable : {exc}")
         return
-    for document in missing:
-        try:
-            run.bordereaux.append(issue_bordereau(registry, document, signer, trust_roots()).path)
-        except CaqesError as exc:
-            run.bordereau_failures.append(f"{document.reference} {document.label} : {exc}")
+    for document, outcome in zip(
+        missing, issue_bordereaux(registry, missing, signer, trust_roots()), strict=True
+    ):
+        if isinstance(outcome, CaqesError):
+            run.bordereau_failures.append(f"{document.reference} {document.label} : {outcome}")
+        else:
+            run.bordereaux.append(outcome.path)
 
 
 def after_upload(document_id: int, *, bordereaux: bool = False) -> MailRun | None:

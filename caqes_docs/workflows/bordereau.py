@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from caqes_docs.errors import CaqesError, SigningError, VerificationError
+from caqes_docs.errors import CaqesError, ConversionError, SigningError, VerificationError
 from caqes_docs.files import local_time
 from caqes_docs.issued import IssuedRecord, read_issued_record, write_issued_record
 from caqes_docs.parties import party
@@ -257,49 +257,116 @@ def issue_bordereau(
     The document must be signed by every party and its signed copy valid against
     ``trust_roots``; an existing bordereau is never replaced. Raises a CaqesError in French.
     """
-    target = document.bordereau_path
+    [outcome] = issue_bordereaux(registry, [document], signer, trust_roots, templates=templates)
+    if isinstance(outcome, CaqesError):
+        raise outcome
+    return outcome
+
+
+@dataclass
+class _Job:
+    index: int
+    document: DocumentRecord
+    facts: BordereauFacts
+    campaign: Any
+    docx: Path
+    pdf: Path
+
+
+def issue_bordereaux(
+    registry: Registry,
+    documents: Sequence[DocumentRecord],
+    signer: Any,
+    trust_roots: Sequence[Any],
+    *,
+    templates: Path | None = None,
+) -> list[IssuedBordereau | CaqesError]:
+    """:func:`issue_bordereau` for each document, in order: its bordereau or why not.
+
+    Every model is rendered first and converted in one LibreOffice run (its start-up is the
+    bulk of one bordereau's time), then each is assembled, sealed and recorded.
+    """
+    from caqes_docs.documents.render import render_docx
+    from caqes_docs.pdf.convert import ConversionTask, SofficePool
+
+    model = (templates or shipped_dir("templates")) / TEMPLATE
+    outcomes: dict[int, IssuedBordereau | CaqesError] = {}
+    with tempfile.TemporaryDirectory(prefix="caqes-bordereau-") as work:
+        jobs: list[_Job] = []
+        for index, document in enumerate(documents):
+            try:
+                facts, campaign = _checked_facts(registry, document, trust_roots)
+                docx = Path(work) / f"{index:05d}.docx"
+                render_docx(model, facts.context(), docx)
+            except CaqesError as exc:
+                outcomes[index] = exc
+                continue
+            jobs.append(_Job(index, document, facts, campaign, docx, docx.with_suffix(".pdf")))
+        failed: dict[Path, str] = {}
+        if jobs:
+            tasks = [ConversionTask(job.docx, job.pdf, durable=False) for job in jobs]
+            try:
+                with SofficePool(min(2, len(jobs))) as pool:
+                    for result in pool.convert(tasks):
+                        if not result.ok:
+                            failed[result.task.source] = result.message()
+            except ConversionError as exc:  # no LibreOffice: every bordereau waits
+                failed = {job.docx: str(exc) for job in jobs}
+        for job in jobs:
+            try:
+                if job.docx in failed:
+                    raise CaqesError(f"bordereau de {job.facts.reference} : {failed[job.docx]}")
+                outcomes[job.index] = _seal_and_record(registry, job, signer, trust_roots)
+            except CaqesError as exc:
+                outcomes[job.index] = exc
+    return [outcomes[index] for index in range(len(documents))]
+
+
+def _checked_facts(
+    registry: Registry, document: DocumentRecord, trust_roots: Sequence[Any]
+) -> tuple[BordereauFacts, Any]:
+    """The facts of a document that may get its bordereau now, and its campaign."""
     if document.status != SIGNED:
         raise VerificationError(
             f"{document.reference} {document.label} : pas encore signé par toutes les parties"
         )
-    if target.exists():
-        raise VerificationError(f"{target} existe déjà : un bordereau n'est jamais remplacé")
+    if document.bordereau_path.exists():
+        raise VerificationError(
+            f"{document.bordereau_path} existe déjà : un bordereau n'est jamais remplacé"
+        )
     facts = bordereau_facts(registry, document, trust_roots)
     if not facts.ok:
         raise VerificationError(
             f"{document.reference} {document.label} : la copie signée ne tient pas, pas de "
             f"bordereau ({'; '.join(facts.problems)})"
         )
-    contract = registry.contract(document.reference)
-    campaign = contract.campaign_model()
-    with tempfile.TemporaryDirectory(prefix="caqes-bordereau-") as work:
-        unsigned = Path(work) / target.name
-        _make_pdf(facts, templates or shipped_dir("templates"), unsigned, campaign)
-        seal(unsigned, target, signer, trust_roots, campaign)
+    return facts, registry.contract(document.reference).campaign_model()
+
+
+def _seal_and_record(
+    registry: Registry, job: _Job, signer: Any, trust_roots: Sequence[Any]
+) -> IssuedBordereau:
+    target = job.document.bordereau_path
+    unsigned = job.pdf.with_name(target.name)
+    _finish_pdf(job.facts, job.pdf, unsigned, job.campaign)
+    seal(unsigned, target, signer, trust_roots, job.campaign)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     with registry.transaction():
         registry.add_event(
-            document.contract_id,
-            document.id,
+            job.document.contract_id,
+            job.document.id,
             BORDEREAU_EVENT,
             f"bordereau de signature scellé par l'ARS : {target.name} (SHA-256 {digest})",
         )
-    return IssuedBordereau(document, target, digest, facts)
+    return IssuedBordereau(job.document, target, digest, job.facts)
 
 
-def _make_pdf(facts: BordereauFacts, templates: Path, output: Path, campaign: Any) -> None:
-    """The one-page PDF/A with its empty ``s3_ARS`` field, and its issued record beside it."""
-    from caqes_docs.documents.render import render_docx
+def _finish_pdf(facts: BordereauFacts, converted: Path, output: Path, campaign: Any) -> None:
+    """The converted page with its empty ``s3_ARS`` field, and its issued record beside it."""
     from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
-    from caqes_docs.pdf.convert import convert_many
     from caqes_docs.pdf.fields import FieldGeometry, find_anchors, plan_fields
 
-    docx = output.with_suffix(".docx")
-    render_docx(templates / TEMPLATE, facts.context(), docx)
-    [converted] = list(convert_many([docx], output.parent / "pdf", workers=1))
-    if not converted.ok or converted.pdf is None:
-        raise CaqesError(f"bordereau de {facts.reference} : {converted.message()}")
-    part = Part.from_file(converted.pdf, "Bordereau de signature", output.name)
+    part = Part.from_file(converted, "Bordereau de signature", output.name)
     ars = party("ARS")
     anchors = find_anchors(part.pdf, [ars.signature_anchor, ars.date_anchor], source=part.name)
     geometry = campaign.signature.fields.geometry() if campaign else FieldGeometry()
@@ -348,14 +415,18 @@ def issue_missing(
 ) -> tuple[list[IssuedBordereau], list[str]]:
     """A bordereau for every complete document that has none: (issued, French failures)."""
     wanted = set(references) if references is not None else None
-    issued, failures = [], []
-    for document in missing_bordereaux(registry):
-        if wanted is not None and document.reference not in wanted:
-            continue
-        try:
-            issued.append(issue_bordereau(registry, document, signer, trust_roots))
-        except CaqesError as exc:
-            failures.append(f"{document.reference} {document.label} : {exc}")
+    documents = [
+        document
+        for document in missing_bordereaux(registry)
+        if wanted is None or document.reference in wanted
+    ]
+    outcomes = issue_bordereaux(registry, documents, signer, trust_roots)
+    issued = [outcome for outcome in outcomes if isinstance(outcome, IssuedBordereau)]
+    failures = [
+        f"{document.reference} {document.label} : {outcome}"
+        for document, outcome in zip(documents, outcomes, strict=True)
+        if isinstance(outcome, CaqesError)
+    ]
     return issued, failures
 
 
