@@ -130,6 +130,30 @@ def replace_page_content(writer: IncrementalPdfFileWriter) -> None:
     writer.update_container(page)
 
 
+def crop_page(writer: IncrementalPdfFileWriter) -> None:
+    """Page 1's /CropBox cut at two thirds of its height: the top is no longer shown."""
+    page_ref, _ = writer.find_page_for_modification(0)
+    page_ref.get_object()[_name("/CropBox")] = _numbers(0, 0, 595, 540)
+    writer.mark_update(page_ref)
+
+
+def cover_with_ars_field(writer: IncrementalPdfFileWriter) -> None:
+    """The ARS's (unsigned) field moved over the text of its page, with a white appearance."""
+    ref = _field_ref(writer, FIELDS["ARS"])
+    widget = ref.get_object()
+    widget[_name("/Rect")] = _numbers(40, 600, 560, 800)
+    appearance = generic.StreamObject(
+        {
+            _name("/Type"): _name("/XObject"),
+            _name("/Subtype"): _name("/Form"),
+            _name("/BBox"): _numbers(0, 0, 520, 200),
+        },
+        stream_data=b"q 1 g 0 0 520 200 re f Q",
+    )
+    widget[_name("/AP")] = generic.DictionaryObject({_name("/N"): writer.add_object(appearance)})
+    writer.mark_update(ref)
+
+
 def new_page(writer: IncrementalPdfFileWriter) -> None:
     page = generic.DictionaryObject(
         {
@@ -742,6 +766,8 @@ CASES: list[Case] = [
     Case(ISA, "surimpression-page-1", after(overlay_page)),
     Case(ISA, "contenu-page-1-remplace", after(replace_page_content)),
     Case(ISA, "page-ajoutee", after(new_page)),
+    Case(ISA, "cropbox-reduite", after(crop_page)),
+    Case(ISA, "champ-ars-deplace-sur-le-texte", after(cover_with_ars_field), ("ETAB", "CPAM")),
     Case(SWA, "byterange-deplace", wrap_signature),
     Case(USF, "contents-absent", forge_signature_dict(_without("/Contents"))),
     Case(
@@ -764,6 +790,14 @@ CASES: list[Case] = [
     *both_ways(Case(SHADOW, "surimpression-avant-signature", shadow(overlay_page, None))),
     *both_ways(
         Case(SHADOW, "surimpression-dans-la-revision-signee", in_signature_revision(overlay_page))
+    ),
+    Case(SHADOW, "cropbox-dans-la-revision-signee", in_signature_revision(crop_page)),
+    Case(SHADOW, "annotation-dans-la-revision-signee", in_signature_revision(free_text)),
+    Case(
+        SHADOW,
+        "champ-ars-deplace-dans-la-revision-signee",
+        in_signature_revision(cover_with_ars_field),
+        ("ETAB", "CPAM"),
     ),
     Case(EAA, "texte-libre", after(free_text)),
     Case(EAA, "carre-blanc", after(white_square)),
