@@ -154,7 +154,9 @@ def test_a_damaged_registry_is_one_french_line(tmp_path: Path) -> None:
     # Overwrite a b-tree page past the schema page: the structure no longer adds up.
     data[3 * page_size : 4 * page_size] = b"\xff" * page_size
     path.write_bytes(bytes(data))
-    with pytest.raises(RegistryError, match=rf"^{re.escape(str(path))} : registre endommagé") as caught:
+    with pytest.raises(
+        RegistryError, match=rf"^{re.escape(str(path))} : registre endommagé"
+    ) as caught:
         Registry.open(path).contracts()
     assert "\n" not in str(caught.value)
 

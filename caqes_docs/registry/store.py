@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -325,23 +326,49 @@ class Registry:
             )
         if not target.parent.is_dir():
             raise RegistryError(f"{target} : le dossier {target.parent} n'existe pas")
-        existed = target.exists()
+        if not target.exists():
+            cls._create(target)
+        registry = cls._connect(target)
+        try:
+            registry._check_identity()
+            registry._configure()
+            registry._migrate()
+        except BaseException:
+            registry.close()
+            raise
+        return registry
+
+    @classmethod
+    def _connect(cls, target: Path) -> Registry:
         try:
             connection = sqlite3.connect(
                 target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
         except sqlite3.Error as exc:
             raise RegistryError(f"{target} : ouverture du registre impossible ({exc})") from None
-        registry = cls(connection, target)
+        return cls(connection, target)
+
+    @classmethod
+    def _create(cls, target: Path) -> None:
+        """Create a registry at ``target`` whole, or let a concurrent creation win.
+
+        It is built beside, then linked into place: ``target`` never exists half made, so an
+        empty file there is never one being created, and is refused as not a registry.
+        """
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".nouveau", dir=target.parent)
+        os.close(fd)
+        staging = Path(name)
         try:
-            if existed:
-                registry._check_identity()
-            registry._configure()
-            registry._migrate()
-        except BaseException:
-            connection.close()
-            raise
-        return registry
+            with contextlib.closing(cls._connect(staging)) as registry:
+                registry._configure()
+                registry._migrate()
+            with contextlib.suppress(FileExistsError):
+                os.link(staging, target)
+        except OSError as exc:
+            raise RegistryError(f"{target} : création du registre impossible ({exc})") from None
+        finally:
+            for leftover in (staging, *(Path(f"{staging}{end}") for end in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._conn.close()
