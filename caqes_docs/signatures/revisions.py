@@ -14,7 +14,8 @@ Objects a stretch may write (each a line of the allow-list):
   only it refers to — DocMDP /Reference, /SigRef, /TransformParams), its appearance (/AP,
   /MK, /DA), /Rect (``[0 0 0 0]`` for an invisible signature), /F and /Ff flags, /Lock, /SV;
 - the catalog's /Perms (DocMDP), /DSS (validation data), /Extensions, /Version (syntax
-  facts, nothing a reader sees), /AcroForm's /SigFlags and /DR (default resources);
+  facts, nothing a reader sees), /AcroForm's /SigFlags, /DR and /DA (default resources
+  and appearance of variable text, which signature fields do not use);
 - document timestamps: a new field whose value is a /DocTimeStamp, with an invisible widget;
 - the Info dictionary's /ModDate and /Producer and the XMP dates, producer and instance id:
   every signing tool writes them;
@@ -46,8 +47,10 @@ OWN_FIELD_KEYS = frozenset(
 )
 # Catalog keys a signer may add or change: DocMDP, validation data, extension levels.
 CATALOG_KEYS = frozenset({"/Perms", "/DSS", "/Extensions", "/Version", "/AcroForm", "/Metadata"})
-# AcroForm keys a signer may add or change: signature flags, default resources.
-ACROFORM_KEYS = frozenset({"/SigFlags", "/DR", "/Fields"})
+# AcroForm keys a signer may add or change: signature flags, default resources, and the
+# default appearance of variable text (PDFBox writes one), which no signature field uses.
+# /Fields is compared field by field (_check_acroform).
+ACROFORM_KEYS = frozenset({"/SigFlags", "/DR", "/DA", "/Fields"})
 # Info entries every signing tool rewrites.
 INFO_KEYS = frozenset({"/ModDate", "/Producer"})
 # XMP properties every signing tool rewrites (namespace URI, local name).
@@ -113,13 +116,21 @@ def segment_problems(
                 stretch.problem(f"objet {ref.idnum} supprimé")
     _check_trailer(stretch)
     free = _free_zone(stretch)
+    added = []
     for key in sorted(written):
         if len(stretch.problems) >= _MAX_PROBLEMS:
             break
         if _existed(stretch, key):
             _check_rewritten(stretch, key)
         elif key not in free and not _is_container(stretch, key):
-            stretch.problem(f"objet {key[0]} ajouté ({_describe(stretch.new, key)})")
+            added.append(key)
+    if added and own_field is not None:
+        # A signer's own revision may leave objects nothing refers to (poppler writes one):
+        # nothing shows them, and the signature covers them.
+        used = _reachable(stretch.new, [stretch.new.trailer_view.raw_get("/Root")])
+        added = [key for key in added if key in used]
+    for key in added[:_MAX_PROBLEMS]:
+        stretch.problem(f"objet {key[0]} ajouté ({_describe(stretch.new, key)})")
     return stretch.problems
 
 
