@@ -367,3 +367,15 @@ def test_killed_between_registrations_every_contract_is_whole(tmp_path: Path) ->
             assert [e.kind for e in registry.events(contract_id=contract.id)] == ["émission"]
         _register(registry, tmp_path, 999_999)
     assert _count(path, "documents") == _count(path, "contracts") == len(contracts) + 1
+
+
+def test_events_of_no_contract_are_exported(tmp_path: Path) -> None:
+    with Registry.open(tmp_path / "caqes.db") as registry:
+        _register(registry, tmp_path, 1)
+        with registry.transaction():
+            registry.add_event(None, None, "connexion", "agent dupont")
+        export = registry.export_data()
+    assert [(e["type"], e["detail"]) for e in export["evenements"]] == [
+        ("connexion", "agent dupont")
+    ]
+    assert all(e["type"] != "connexion" for e in export["contrats"][0]["evenements"])

@@ -1012,6 +1012,12 @@ class Registry:
                 for row in self._query("SELECT * FROM campaigns ORDER BY name")
             ],
             "contrats": [self._export_contract(contract) for contract in self.contracts()],
+            # What concerns no contract: the portal's logins, the campaign batches…
+            "evenements": [
+                {"date": event.time, "type": event.kind, "detail": event.detail}
+                for event in self.events()
+                if event.reference is None
+            ],
         }
 
     def _export_contract(self, contract: ContractRecord) -> dict[str, Any]:
