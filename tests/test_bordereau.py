@@ -292,3 +292,9 @@ def test_the_bordereau_renders_on_one_page(sealed: dict[str, Path], tmp_path: Pa
     path = next(iter(sealed.values()))
     subprocess.run(["pdftoppm", "-png", "-r", "60", str(path), str(tmp_path / "page")], check=True)
     assert [p.name for p in tmp_path.glob("page*.png")] == ["page-1.png"]
+
+
+def test_the_model_passes_check_template() -> None:
+    from caqes_docs.documents.lint import check_template
+
+    assert check_template(ROOT / "templates" / "bordereau.docx") == []

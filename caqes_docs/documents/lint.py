@@ -80,6 +80,10 @@ def sample_context(template_name: str) -> dict:
         return amendment_context(plan, 1)
     if name.startswith("resiliation"):
         return termination_context(contract, 1, 2, dt.date(2024, 3, 1), False)
+    if name.startswith("bordereau"):
+        from caqes_docs.workflows.bordereau import sample_context as bordereau_context
+
+        return bordereau_context()
     if name.startswith(EVALUATION_MODELS):
         from caqes_docs.workflows.evaluation import sample_context as evaluation_context
 
@@ -250,7 +254,7 @@ EVALUATION_MODELS = ("rapport-evaluation", "notification-interessement")
 
 
 def _signed_by(name: str) -> tuple[str, ...]:
-    if name.lower().startswith("notification-interessement"):
+    if name.lower().startswith(("notification-interessement", "bordereau")):
         ars = party("ARS")
         return (ars.signature_anchor, ars.date_anchor)
     return ANCHORS

@@ -233,6 +233,37 @@ def _certificates(data: bytes, name: Path) -> dict[str, tuple[str, int, int, int
     return found
 
 
+def sample_context() -> dict[str, Any]:
+    """Sample variables of ``templates/bordereau.docx``, for ``caqes check-template``."""
+    when = dt.datetime(2023, 1, 16, 10, 30, tzinfo=dt.UTC)
+    signatures = [
+        SignatureFact(
+            role, party(role).name, f"Signataire {role}", f"Common Name: Signataire {role}",
+            "Common Name: AC de démonstration", when, when if role == "ARS" else None,
+            VALID, number + 2, 5, 250_000 + number * 15_000,
+        )
+        for number, role in enumerate(("ETAB", "CPAM", "ARS"))
+    ]  # fmt: skip
+    facts = BordereauFacts(
+        reference="CAQES-NA-2022-330990011",
+        document="contrat",
+        establishment="Centre hospitalier « Les Pins » & associés",
+        finess_ej="330990011",
+        ars="ARS Nouvelle-Aquitaine",
+        issued_file="CAQES-NA-2022-330990011.pdf",
+        issued_sha256="0" * 64,
+        issued_at=when.isoformat(),
+        signed_file="CAQES-NA-2022-330990011.signe.pdf",
+        signed_sha256="1" * 64,
+        verified_at=when,
+        ok=True,
+        problems=[],
+        signatures=signatures,
+        events=[EventFact(when.isoformat(), "signature", "contrat signé par ETAB")],
+    )
+    return facts.context()
+
+
 # --- issuing and sealing ------------------------------------------------------------------------
 
 
