@@ -154,6 +154,14 @@ def cover_with_ars_field(writer: IncrementalPdfFileWriter) -> None:
     writer.mark_update(ref)
 
 
+def enlarge_etab_widget(writer: IncrementalPdfFileWriter) -> None:
+    """The establishment's own widget stretched over the text of its page: its appearance,
+    drawn by the signing tool, then covers what the other parties read."""
+    ref = _field_ref(writer, FIELDS["ETAB"])
+    ref.get_object()[_name("/Rect")] = _numbers(40, 80, 560, 800)
+    writer.mark_update(ref)
+
+
 def new_page(writer: IncrementalPdfFileWriter) -> None:
     page = generic.DictionaryObject(
         {
@@ -793,6 +801,7 @@ CASES: list[Case] = [
     ),
     Case(SHADOW, "cropbox-dans-la-revision-signee", in_signature_revision(crop_page)),
     Case(SHADOW, "annotation-dans-la-revision-signee", in_signature_revision(free_text)),
+    Case(SHADOW, "widget-etab-agrandi", in_signature_revision(enlarge_etab_widget)),
     Case(
         SHADOW,
         "champ-ars-deplace-dans-la-revision-signee",
