@@ -15,10 +15,12 @@ bordereau de signature, sealed with the ARS key of the settings, and the notice 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import smtplib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,13 +229,17 @@ def send_due(
     that completion notices can carry them; without, those notices wait for a run that does.
     """
     run = MailRun()
-    with open_registry() as registry:
-        if bordereaux and not dry_run:
+    if dry_run:
+        with open_registry() as registry:
+            due = due_now(registry, now, document_ids)
+            run.outcomes = [Outcome(item, DRY_RUN, recipients(item)) for item in due]
+        return run
+    with _one_run_at_a_time(wait=document_ids is None) as running, open_registry() as registry:
+        if not running:  # another run is sending: it, or the next one, sends this too
+            return run
+        if bordereaux:
             _seal_missing(registry, run, document_ids)
         due = due_now(registry, now, document_ids)
-        if dry_run:
-            run.outcomes = [Outcome(item, DRY_RUN, recipients(item)) for item in due]
-            return run
         # The file backend writes one file per connection: one per message, so that each mail
         # of the data folder opens on its own.
         connection = (
@@ -250,6 +256,26 @@ def send_due(
             if connection is not None:
                 connection.close()
     return run
+
+
+@contextlib.contextmanager
+def _one_run_at_a_time(*, wait: bool) -> Iterator[bool]:
+    """An exclusive lock on the data folder's mail runs, so that no message goes twice.
+
+    ``caqes relances`` waits for it; the sends after an upload do not (yields False).
+    """
+    path = Path(settings.CAQES_FILES) / "courriels.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _send_one(registry: Registry, due: Due, connection: object) -> Outcome:

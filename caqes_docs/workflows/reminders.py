@@ -83,7 +83,7 @@ class Due:
     def describe(self) -> str:
         """One French line for ``caqes relances --dry-run``."""
         what = f"relance n°{self.number}" if self.kind == REMINDER else self.kind
-        since = f", attendue depuis le {self.since:%d/%m/%Y}" if self.since else ""
+        since = f", depuis le {self.since:%d/%m/%Y}" if self.since else ""
         return (
             f"{self.document.reference} {self.document.label} : {what} → {self.party_name}{since}"
         )

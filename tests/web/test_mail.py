@@ -9,6 +9,7 @@ refuse (4xx, 5xx) or be absent (connection refused).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import re
 import socket
 import sqlite3
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import CHU, EXAMPLES, Keys
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -34,7 +36,7 @@ from caqes_docs.parties import ROLES
 from caqes_docs.registry.store import CONTRACT, DocumentRecord, Registry
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.web import bootstrap, links
-from caqes_docs.web.mail import FAILED, SENT, due_now, send_due
+from caqes_docs.web.mail import FAILED, SENT, after_upload, due_now, send_due
 from caqes_docs.workflows.generate import generate
 from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
 
@@ -298,6 +300,20 @@ def test_the_portal_countersignature_sends_the_completion_with_the_bordereau(
     assert sorted(m["To"] for m in completions) == sorted(ADDRESSES.values())
     assert exchange.document.bordereau_path.is_file()
     assert len(exchange.events("bordereau")) == 1
+
+
+def test_sends_after_an_upload_skip_while_a_run_is_sending(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    lock = Path(settings.CAQES_FILES) / "courriels.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a run of caqes relances in another process
+        assert after_upload(exchange.document.id).outcomes == []  # type: ignore[union-attr]
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert box.take() == []
+    assert send_due().count(SENT) == 1
 
 
 # --- reminders across a simulated clock -------------------------------------------------------
