@@ -678,16 +678,41 @@ def reveal_hidden_page(writer: IncrementalPdfFileWriter, hidden_number: int) -> 
     writer.mark_update(pages_ref)
 
 
-def in_signature_revision(change: Callable[[IncrementalPdfFileWriter], None]) -> Attack:
-    """The first party's tool changes the document in the very revision of its signature."""
+def in_revision_of(culprit: str, change: Callable[[IncrementalPdfFileWriter], None]) -> Attack:
+    """The parties sign in turn from the issued file; ``culprit``'s tool also makes ``change``
+    in the very revision of its signature."""
 
     def attack(stage: Stage) -> bytes:
-        data = sign_field(stage.issued, ROLES[0], stage.keys.parties[ROLES[0]], change=change)
-        for role in ROLES[1 : ROLES.index(stage.role) + 1]:
-            data = sign_field(data, role, stage.keys.parties[role])
+        data = stage.issued
+        for role in ROLES[: ROLES.index(stage.role) + 1]:
+            made = change if role == culprit else None
+            data = sign_field(data, role, stage.keys.parties[role], change=made)
         return data
 
     return attack
+
+
+def in_signature_revision(change: Callable[[IncrementalPdfFileWriter], None]) -> Attack:
+    """The first party's tool changes the document in the very revision of its signature."""
+    return in_revision_of(ROLES[0], change)
+
+
+def wipe_etab_appearance(writer: IncrementalPdfFileWriter) -> None:
+    """The establishment's signed widget given an empty appearance: its signature vanishes
+    from the page."""
+    ref = _field_ref(writer, FIELDS["ETAB"])
+    empty = generic.StreamObject(
+        {
+            _name("/Type"): _name("/XObject"),
+            _name("/Subtype"): _name("/Form"),
+            _name("/BBox"): _numbers(0, 0, 1, 1),
+        },
+        stream_data=b"",
+    )
+    ref.get_object()[_name("/AP")] = generic.DictionaryObject(
+        {_name("/N"): writer.add_object(empty)}
+    )
+    writer.mark_update(ref)
 
 
 # --- sneaky signature, impostors ----------------------------------------------------------------
@@ -775,6 +800,15 @@ CASES: list[Case] = [
     Case(ISA, "contenu-page-1-remplace", after(replace_page_content)),
     Case(ISA, "page-ajoutee", after(new_page)),
     Case(ISA, "cropbox-reduite", after(crop_page)),
+    Case(ISA, "apparence-etab-effacee", after(wipe_etab_appearance)),
+    Case(ISA, "surimpression-revision-cpam", in_revision_of("CPAM", overlay_page), ROLES[1:]),
+    Case(
+        ISA,
+        "apparence-etab-effacee-revision-cpam",
+        in_revision_of("CPAM", wipe_etab_appearance),
+        ROLES[1:],
+    ),
+    Case(ISA, "surimpression-revision-ars", in_revision_of("ARS", overlay_page), ROLES[2:]),
     Case(ISA, "champ-ars-deplace-sur-le-texte", after(cover_with_ars_field), ("ETAB", "CPAM")),
     Case(SWA, "byterange-deplace", wrap_signature),
     Case(USF, "contents-absent", forge_signature_dict(_without("/Contents"))),
