@@ -32,6 +32,7 @@ from caqes_docs.registry.store import (
 )
 from caqes_docs.signatures.verify import VerificationReport, verify_document
 from caqes_docs.web.models import PartyLink, RefusedUpload
+from caqes_docs.workflows.reminders import last_reminders
 
 PDF_MAGIC = b"%PDF-"
 # Where a PDF header may start: readers accept a little junk before it, nothing more.
@@ -152,6 +153,7 @@ class DashboardRow:
     document_id: int
     waiting_days: int | None
     refused_uploads: int
+    last_reminder: dt.datetime | None = None  # caqes relances (caqes_docs/web/mail.py)
 
 
 def dashboard(selected: str | None = None, today: dt.date | None = None) -> list[DashboardRow]:
@@ -164,6 +166,7 @@ def dashboard(selected: str | None = None, today: dt.date | None = None) -> list
             doc.id: max((sig.recorded_at for sig in registry.signatures(doc.id)), default=None)
             for doc in documents.values()
         }
+        reminded = last_reminders(registry)
     refused: dict[int, int] = {}
     for document_id in RefusedUpload.objects.values_list("document_id", flat=True):
         refused[document_id] = refused.get(document_id, 0) + 1
@@ -172,7 +175,11 @@ def dashboard(selected: str | None = None, today: dt.date | None = None) -> list
         document = documents[(row.reference, row.document)]
         since = last_signed[document.id] or document.issued_at
         days = (today - dt.datetime.fromisoformat(since).date()).days if row.waiting_for else None
-        rows.append(DashboardRow(row, document.id, days, refused.get(document.id, 0)))
+        rows.append(
+            DashboardRow(
+                row, document.id, days, refused.get(document.id, 0), reminded.get(document.id)
+            )
+        )
     return [item for item in rows if _selected(item, selected)]
 
 

@@ -336,6 +336,13 @@ def test_reminders_go_to_the_late_party_only_and_once(
     assert reminder["To"] == ADDRESSES["CPAM"]
     assert str(reminder["Subject"]).strip().startswith("Relance n°1")
     assert [(o.due.kind, o.due.role, o.status) for o in run.outcomes] == [(REMINDER, "CPAM", SENT)]
+    # The officers' dashboard shows the last reminder, on the page and in the CSV export.
+    officer = exchange.officer()
+    page = officer.get(reverse("portail:tableau")).content.decode()
+    assert "relancé le" in page
+    export = officer.get(reverse("portail:tableau"), {"format": "csv"}).content.decode("utf-8-sig")
+    header, row = export.splitlines()[:2]
+    assert header.endswith("derniere_relance") and row.split(";")[-1]
     assert send_due().outcomes == []  # the second run sends nothing
     assert box.take() == []
     # Reminder n°2 one interval later, and the dry run lists it without sending.
