@@ -24,6 +24,7 @@ from caqes_docs.errors import VerificationError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import IssuedRecord, sidecar_path
 from caqes_docs.signatures.binding import IdentitySettings
+from caqes_docs.signatures.rendering import visible_differences
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.signatures.verify import verify_document
 
@@ -240,3 +241,16 @@ def test_an_unreadable_file_is_a_verification_error(tmp_path: Path) -> None:
         verify_document(pdf)
     with pytest.raises(VerificationError, match="lecture impossible"):
         verify_document(tmp_path / "absent.pdf")
+
+
+# --- defence in depth: the pages as a reader sees them ---------------------------------------
+
+
+def test_rendering_sees_what_a_reader_would_outside_the_signature_boxes(contract: Path) -> None:
+    issued = contract.read_bytes()
+    assert visible_differences(issued, issued, {}) == []
+    # A white box over the first lines of page 1 (x 40-340, y 700-740 in points).
+    hidden = add_overlay(issued)
+    assert visible_differences(issued, hidden, {}) == ["page 1 : contenu visible modifié"]
+    assert visible_differences(issued, hidden, {0: [(40, 700, 340, 740)]}) == []
+    assert visible_differences(issued, add_page(issued), {}) == ["nombre de pages changé (6 → 7)"]

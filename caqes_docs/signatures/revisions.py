@@ -235,14 +235,8 @@ def _free_zone(stretch: _Stretch) -> set[tuple[int, int]]:
 
 
 def _invisible(widget: generic.DictionaryObject) -> bool:
-    rect = _value(widget, "/Rect")
-    if not isinstance(rect, generic.ArrayObject) or len(rect) != 4:
-        return False
-    try:
-        x1, y1, x2, y2 = (float(value) for value in rect)
-    except (TypeError, ValueError):
-        return False
-    return abs(x2 - x1) * abs(y2 - y1) == 0
+    box = _box(_value(widget, "/Rect"))
+    return box is not None and (box[2] - box[0]) * (box[3] - box[1]) == 0
 
 
 def _is_container(stretch: _Stretch, key: tuple[int, int]) -> bool:
@@ -359,6 +353,7 @@ def _check_rewritten(stretch: _Stretch, key: tuple[int, int]) -> None:
         _check_acroform(stretch)
     elif own is not None and key == _ref(own):
         _compare_keys(stretch, old, new, OWN_FIELD_KEYS, f"champ {stretch.own_field}")
+        _check_own_rect(stretch, old, new)
     elif key in {_ref(stretch.new.root.raw_get("/AcroForm"))}:
         _check_acroform(stretch)
     elif key == _ref(stretch.new.trailer_view.raw_get("/Info")) or key == _ref(
@@ -389,6 +384,37 @@ def _only_timestamps_added(stretch: _Stretch, old: object, new: object) -> bool:
     ):
         return False
     return all(_ref(item) in stretch.timestamp_fields for item in list(new)[len(old_items) :])
+
+
+def _check_own_rect(stretch: _Stretch, old: generic.PdfObject, new: generic.PdfObject) -> None:
+    """The party's widget may be hidden ([0 0 0 0]) or stay within its issued box, no more:
+    a larger one could cover the page with the party's appearance."""
+    if not isinstance(old, generic.DictionaryObject) or not isinstance(
+        new, generic.DictionaryObject
+    ):
+        return
+    before, after = _box(_value(old, "/Rect")), _box(_value(new, "/Rect"))
+    if after is None or after == before or (after[2] - after[0]) * (after[3] - after[1]) == 0:
+        return
+    inside = before is not None and (
+        after[0] >= before[0] - TOLERANCE_PT
+        and after[1] >= before[1] - TOLERANCE_PT
+        and after[2] <= before[2] + TOLERANCE_PT
+        and after[3] <= before[3] + TOLERANCE_PT
+    )
+    if not inside:
+        stretch.problem(f"champ {stretch.own_field} : widget agrandi hors de son emplacement émis")
+
+
+def _box(rect: object) -> tuple[float, float, float, float] | None:
+    """A rectangle as (left, bottom, right, top); None if it is not four numbers."""
+    if not isinstance(rect, generic.ArrayObject) or len(rect) != 4:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(value) for value in rect)
+    except (TypeError, ValueError):
+        return None
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
 def _compare_keys(

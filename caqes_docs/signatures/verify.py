@@ -325,6 +325,8 @@ class Expectations:
     order: tuple[str, ...] = ROLES
     finess_ej: str | None = None
     finess_source: str | None = None
+    render_check: bool = True
+    """Compare the rendered pages of the issued and signed revisions (defence in depth)."""
 
 
 def verify_document(
@@ -693,8 +695,34 @@ def _revision_problems(
         report.issued = ISSUED_CHANGED if changed else MATCHES
     if marks:
         problems += _uncovered_problems(data, reader, marks)
+    if issued_revision is not None and marks and not problems and expect.render_check:
+        problems += _rendering_problems(data, reader, fields, issued_revision, marks, expect)
     problems += _docmdp_problems(fields, marks)
     return problems
+
+
+def _rendering_problems(
+    data: bytes,
+    reader: PdfFileReader,
+    fields: SignatureFields,
+    issued_revision: int,
+    marks: list[_Mark],
+    expect: Expectations,
+) -> list[str]:
+    """Defence in depth: the issued file and the last signed revision, as a reader sees them,
+    are the same outside the issued signature boxes (:mod:`caqes_docs.signatures.rendering`)."""
+    from caqes_docs.signatures.rendering import visible_differences, widget_boxes
+
+    assert expect.record is not None
+    size = expect.record.issued_size(data)
+    assert size is not None
+    names = [p.field for p in PARTIES] + [stamp.field_name for stamp in fields.timestamps]
+    masks = widget_boxes(reader.get_historical_resolver(issued_revision), names)
+    signed_end = max(mark.end for mark in marks)
+    return [
+        f"rendu des pages différent de la version émise, {difference}"
+        for difference in visible_differences(data[:size], data[:signed_end], masks)
+    ]
 
 
 def _issued_revision(
