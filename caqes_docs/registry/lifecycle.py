@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
 from caqes_docs.files import write_bytes, write_json
-from caqes_docs.inputs.campaign import Campaign
-from caqes_docs.inputs.models import Contract
 from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path
 from caqes_docs.parties import ROLES
 from caqes_docs.registry.evaluations import EvaluationRecord, evaluations, export_evaluations
@@ -45,6 +43,8 @@ from caqes_docs.resources import shipped_dir
 if TYPE_CHECKING:
     from asn1crypto import x509
 
+    from caqes_docs.inputs.campaign import Campaign
+    from caqes_docs.inputs.models import Contract
     from caqes_docs.signatures.verify import VerificationReport
 
 # Receiving, amending and terminating import pyHanko, docxtpl and LibreOffice's driver inside

@@ -28,15 +28,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from caqes_docs.errors import RegistryError, VerificationError
-from caqes_docs.inputs.campaign import Campaign
-from caqes_docs.inputs.models import Contract
+from caqes_docs.files import system_reason
 from caqes_docs.issued import IssuedRecord
 from caqes_docs.parties import ROLES
+
+if TYPE_CHECKING:
+    from caqes_docs.inputs.campaign import Campaign
+    from caqes_docs.inputs.models import Contract
 
 DEFAULT_FILE = "caqes.db"
 ENV_VARIABLE = "CAQES_REGISTRY"
@@ -247,12 +248,17 @@ class VersionRecord:
     data: dict[str, Any]
 
     def contract(self) -> Contract:
+        from pydantic import ValidationError
+
+        from caqes_docs.inputs.models import Contract
+
         try:
             return Contract.model_validate(self.data)
         except ValidationError as exc:
             raise RegistryError(
-                f"version consolidée n°{self.number} illisible dans le registre ({exc})"
-            ) from None
+                f"version consolidée n°{self.number} illisible dans le registre (restaurer une "
+                "sauvegarde, ou la réécrire par un avenant)"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -269,17 +275,27 @@ class ContractRecord:
         """The campaign's configuration when it was registered with it."""
         if self.campaign_data is None:
             return None
+        from pydantic import ValidationError
+
+        from caqes_docs.inputs.campaign import Campaign
+
         try:
             return Campaign.model_validate(self.campaign_data)
         except ValidationError as exc:
             raise RegistryError(
-                f"configuration de la campagne « {self.campaign} » illisible ({exc})"
-            ) from None
+                f"configuration de la campagne « {self.campaign} » illisible dans le registre ; "
+                "l'enregistrer de nouveau en émettant avec --campaign"
+            ) from exc
 
     def signing_order(self) -> tuple[str, ...]:
         """The parties in the order its campaign has them sign."""
-        campaign = self.campaign_model()
-        return tuple(campaign.signature.order) if campaign else ROLES
+        # Read from the stored configuration: validating the whole campaign (pydantic) would
+        # cost ``caqes status`` more than everything else it does.
+        settings = (self.campaign_data or {}).get("signature") or {}
+        order = settings.get("ordre") if isinstance(settings, dict) else None
+        if isinstance(order, list) and sorted(order) == sorted(ROLES):
+            return tuple(order)
+        return ROLES
 
 
 @dataclass(frozen=True)
@@ -345,7 +361,7 @@ class Registry:
                 target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
             )
         except sqlite3.Error as exc:
-            raise RegistryError(f"{target} : ouverture du registre impossible ({exc})") from None
+            raise RegistryError(f"{target} : ouverture du registre impossible") from exc
         return cls(connection, target)
 
     @classmethod
@@ -365,7 +381,9 @@ class Registry:
             with contextlib.suppress(FileExistsError):
                 os.link(staging, target)
         except OSError as exc:
-            raise RegistryError(f"{target} : création du registre impossible ({exc})") from None
+            raise RegistryError(
+                f"{target} : création du registre impossible ({system_reason(exc)})"
+            ) from exc
         finally:
             for leftover in (staging, *(Path(f"{staging}{end}") for end in ("-wal", "-shm"))):
                 leftover.unlink(missing_ok=True)
@@ -461,7 +479,13 @@ class Registry:
                     f"{self.path} : registre occupé par une autre commande depuis plus de "
                     f"{BUSY_TIMEOUT_MS // 1000} s ; réessayer"
                 ) from None
-            raise RegistryError(f"{self.path} : {action} du registre impossible ({text})") from None
+            if "readonly" in text or "unable to open" in text:
+                raise RegistryError(
+                    f"{self.path} : {action} du registre impossible (fichier ou dossier en "
+                    "lecture seule ?)"
+                ) from exc
+            # SQLite's own words are English: they stay in the cause, shown by --verbose.
+            raise RegistryError(f"{self.path} : {action} du registre impossible") from exc
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -518,7 +542,7 @@ class Registry:
         if (terms is None) != (kind == CONTRACT):
             raise RegistryError(f"{kind} : conditions de l'avenant manquantes ou superflues")
         digest, size = _issued_digest(Path(pdf_path), issued_record)
-        campaign_name = campaign.name if isinstance(campaign, Campaign) else str(campaign)
+        campaign_name = campaign if isinstance(campaign, str) else campaign.name
         with self.transaction():
             existing = self._documents("d.issued_sha256 = ?", (digest,))
             if existing:
@@ -536,10 +560,10 @@ class Registry:
         return self._documents("d.id = ?", (document_id,))[0]
 
     def _campaign_id(self, campaign: Campaign | str) -> int:
-        name = campaign.name if isinstance(campaign, Campaign) else str(campaign)
+        name = campaign if isinstance(campaign, str) else campaign.name
         data = (
             json.dumps(campaign.model_dump(mode="json", by_alias=True), ensure_ascii=False)
-            if isinstance(campaign, Campaign)
+            if not isinstance(campaign, str)
             else None
         )
         rows = self._query("SELECT id, data FROM campaigns WHERE name = ?", (name,))
@@ -814,6 +838,8 @@ class Registry:
                 document.contract_id, document.id, "signé", "contrat signé par les trois parties"
             )
             return None
+        from caqes_docs.inputs.models import Contract
+
         contract = Contract.model_validate(self._proposed_version(document.id))
         assert document.effective_date is not None
         number = self._insert_version(
