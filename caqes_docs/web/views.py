@@ -201,28 +201,39 @@ def _report_or_error(registry: Any, document: DocumentRecord) -> Any:
         return str(exc)
 
 
+# A document's files an officer downloads: what they are, the suffix of their name.
+DOCUMENT_FILES = {
+    "emis": ("PDF émis", ""),
+    "signe": ("copie signée", "-signe"),
+    "bordereau": ("bordereau de signature", "-bordereau"),
+}
+
+
 @require_GET
 @login_required
 @_library_errors
 def document_file(request: HttpRequest, document_id: int, which: str) -> HttpResponse:
-    if which not in ("emis", "signe"):
+    if which not in DOCUMENT_FILES:
         raise Http404("fichier inconnu")
+    what, suffix = DOCUMENT_FILES[which]
     with exchange.open_registry() as registry:
         document = exchange.document_by_id(registry, document_id)
         if document is None:
             raise Http404("document inconnu")
-        path = document.issued_path if which == "emis" else document.signed_path
+        path = {
+            "emis": document.issued_path,
+            "signe": document.signed_path,
+            "bordereau": document.bordereau_path if document.bordereau_path.is_file() else None,
+        }[which]
         if path is None:
-            raise Http404("pas encore de copie signée")
+            raise Http404(f"pas encore de {what}")
         exchange.record_event(
             registry,
             "téléchargement",
-            f"{document.label} ({'émis' if which == 'emis' else 'copie signée'}) téléchargé "
-            f"par {_officer(request)}",
+            f"{document.label} ({what}) téléchargé par {_officer(request)}",
             document.contract_id,
             document.id,
         )
-    suffix = "" if which == "emis" else "-signe"
     return _pdf(path, f"{document.reference}-{document.number}{suffix}.pdf")
 
 

@@ -300,6 +300,13 @@ def test_the_portal_countersignature_sends_the_completion_with_the_bordereau(
     assert sorted(m["To"] for m in completions) == sorted(ADDRESSES.values())
     assert exchange.document.bordereau_path.is_file()
     assert len(exchange.events("bordereau")) == 1
+    # Offered on the contract page to the officers.
+    page = officer.get(reverse("portail:contrat", args=[exchange.document.reference]))
+    href = reverse("portail:document", args=[exchange.document.id, "bordereau"])
+    assert href in page.content.decode()
+    download = officer.get(href)
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    assert b"".join(download.streaming_content) == exchange.document.bordereau_path.read_bytes()
 
 
 def test_sends_after_an_upload_skip_while_a_run_is_sending(
