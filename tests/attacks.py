@@ -49,6 +49,7 @@ class Stage:
 
 
 Attack = Callable[[Stage], bytes]
+Change = Callable[[IncrementalPdfFileWriter], None]
 
 
 # --- writing helpers ------------------------------------------------------------------------------
@@ -135,6 +136,21 @@ def crop_page(writer: IncrementalPdfFileWriter) -> None:
     page_ref, _ = writer.find_page_for_modification(0)
     page_ref.get_object()[_name("/CropBox")] = _numbers(0, 0, 595, 540)
     writer.mark_update(page_ref)
+
+
+def page_boxes(page: int, media_box: tuple[float, ...], rotate: int = 0) -> Change:
+    """Page ``page``'s /MediaBox set to ``media_box`` (and /Rotate to ``rotate``), written
+    anew as a tool that rewrites the page dictionary does."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        page_ref, _ = writer.find_page_for_modification(page)
+        page_dict = page_ref.get_object()
+        page_dict[_name("/MediaBox")] = _numbers(*media_box)
+        if rotate:
+            page_dict[_name("/Rotate")] = generic.NumberObject(rotate)
+        writer.mark_update(page_ref)
+
+    return change
 
 
 def cover_with_ars_field(writer: IncrementalPdfFileWriter) -> None:
@@ -836,6 +852,17 @@ CASES: list[Case] = [
     Case(SHADOW, "cropbox-dans-la-revision-signee", in_signature_revision(crop_page)),
     Case(SHADOW, "annotation-dans-la-revision-signee", in_signature_revision(free_text)),
     Case(SHADOW, "widget-etab-agrandi", in_signature_revision(enlarge_etab_widget)),
+    Case(
+        SHADOW,
+        "mediabox-coupee-revision-signee",
+        in_signature_revision(page_boxes(0, (0, 200, 612, 792))),
+    ),
+    Case(
+        SHADOW,
+        "page-tournee-revision-signee",
+        in_signature_revision(page_boxes(0, (0, 0, 612, 792), rotate=180)),
+    ),
+    Case(ISA, "mediabox-coupee", after(page_boxes(0, (0, 200, 612, 792)))),
     Case(
         SHADOW,
         "champ-ars-deplace-dans-la-revision-signee",
