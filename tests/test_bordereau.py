@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest_pki import SoftToken
 from pypdf import PdfReader
 
 from caqes_docs.cli import main
@@ -33,7 +34,6 @@ from caqes_docs.workflows.bordereau import (
     bordereau_facts,
     check_bordereau,
     issue_bordereau,
-    issue_missing,
     missing_bordereaux,
 )
 from caqes_docs.workflows.generate import generate
@@ -117,31 +117,72 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
     )
 
 
-@pytest.fixture(scope="module")
-def sealed(signed: Signed) -> dict[str, Path]:
-    """Every complete document's bordereau, sealed once for the module: the first one by
-    ``caqes bordereaux`` with the ARS's PKCS#12 file, the other by the library."""
-    first = signed.references[0]
-    password = signed.folder / "mot-de-passe.txt"
-    password.write_bytes(PASSWORD + b"\n")
+def _put_on_token(token: SoftToken, p12: Path, label: str) -> None:
+    """Import the key and certificate of ``p12`` onto the SoftHSM token under ``label``."""
+    import pkcs11
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+    from pkcs11.util.x509 import decode_x509_certificate
+
+    key, certificate, _ = pkcs12.load_key_and_certificates(p12.read_bytes(), PASSWORD)
+    assert key is not None and certificate is not None
+    numbers = key.private_numbers()  # type: ignore[union-attr]
+
+    def raw(value: int) -> bytes:
+        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+    library = pkcs11.lib(str(token.module))
+    with library.get_token(token_label=token.label).open(rw=True, user_pin=token.pin) as session:
+        if list(session.get_objects({pkcs11.Attribute.LABEL: label})):
+            return
+        A = pkcs11.Attribute
+        session.create_object({
+            A.CLASS: pkcs11.ObjectClass.PRIVATE_KEY, A.KEY_TYPE: pkcs11.KeyType.RSA,
+            A.TOKEN: True, A.PRIVATE: True, A.SENSITIVE: True, A.SIGN: True, A.LABEL: label,
+            A.ID: b"\x09", A.MODULUS: raw(numbers.public_numbers.n),
+            A.PUBLIC_EXPONENT: raw(numbers.public_numbers.e), A.PRIVATE_EXPONENT: raw(numbers.d),
+            A.PRIME_1: raw(numbers.p), A.PRIME_2: raw(numbers.q), A.EXPONENT_1: raw(numbers.dmp1),
+            A.EXPONENT_2: raw(numbers.dmq1), A.COEFFICIENT: raw(numbers.iqmp),
+        })  # fmt: skip
+        attributes = decode_x509_certificate(certificate.public_bytes(Encoding.DER))
+        attributes.update({A.TOKEN: True, A.LABEL: label, A.ID: b"\x09"})
+        session.create_object(attributes)
+
+
+def _bordereaux_command(signed: Signed, *arguments: str) -> str:
     result = CliRunner().invoke(
         main,
-        ["bordereaux", first, "--p12", str(signed.ars_p12), "--password-file", str(password),
-         "--trust", str(signed.root), "--registry", str(signed.registry)],
+        ["bordereaux", *arguments, "--trust", str(signed.root), "--registry", str(signed.registry)],
         prog_name="caqes",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
-    assert "1 bordereau(x) scellé(s), 0 refusé(s)." in result.output
-    signer = load_p12(signed.ars_p12, PASSWORD)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def sealed(signed: Signed, softhsm_token: SoftToken) -> dict[str, Path]:
+    """Every complete document's bordereau, sealed once for the module by ``caqes
+    bordereaux``: the first with the ARS's PKCS#12 file, the other with the same key on a
+    PKCS#11 token (SoftHSM)."""
+    first, second = signed.references
+    password = signed.folder / "mot-de-passe.txt"
+    password.write_bytes(PASSWORD + b"\n")
+    output = _bordereaux_command(
+        signed, first, "--p12", str(signed.ars_p12), "--password-file", str(password)
+    )
+    assert "1 bordereau(x) scellé(s), 0 refusé(s)." in output
     with Registry.open(signed.registry) as registry:
-        assert [doc.reference for doc in missing_bordereaux(registry)] == signed.references[1:]
-        issued, failures = issue_missing(registry, signer, [signed.root])
-        assert failures == []
+        assert [doc.reference for doc in missing_bordereaux(registry)] == [second]
+    _put_on_token(softhsm_token, signed.ars_p12, "ars-caqes")
+    pin = signed.folder / "pin.txt"
+    pin.write_text(softhsm_token.pin + "\n", encoding="utf-8")
+    output = _bordereaux_command(
+        signed, "--pkcs11-module", str(softhsm_token.module), "--pkcs11-token",
+        softhsm_token.label, "--pkcs11-key", "ars-caqes", "--pin-file", str(pin),
+    )  # fmt: skip
+    assert "1 bordereau(x) scellé(s), 0 refusé(s)." in output
+    with Registry.open(signed.registry) as registry:
         assert missing_bordereaux(registry) == []
-        documents = registry.documents()
-    paths = {item.document.reference: item.path for item in issued}
-    paths[first] = next(doc.bordereau_path for doc in documents if doc.reference == first)
-    return paths
+        return {doc.reference: doc.bordereau_path for doc in registry.documents()}
 
 
 def _document(signed: Signed, reference: str) -> DocumentRecord:
@@ -217,10 +258,11 @@ def test_its_facts_are_those_of_verify_json(signed: Signed, sealed: dict[str, Pa
 def test_the_bordereau_matches_its_contract_and_is_recorded(
     signed: Signed, sealed: dict[str, Path]
 ) -> None:
+    for reference in signed.references:  # sealed with the PKCS#12 file, then the token
+        check = check_bordereau(sealed[reference], trust_roots=[signed.root])
+        assert check.ok and check.sealed and check.matches, check.problems
+        assert check.reference == reference
     reference = signed.references[0]
-    check = check_bordereau(sealed[reference], trust_roots=[signed.root])
-    assert check.ok and check.sealed and check.matches, check.problems
-    assert check.reference == reference
     with Registry.open(signed.registry) as registry:
         export = registry.export_data()
         kinds = [event.kind for event in registry.events()]
