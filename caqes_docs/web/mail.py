@@ -33,8 +33,8 @@ from caqes_docs.errors import CaqesError
 from caqes_docs.parties import party
 from caqes_docs.registry.store import AMENDMENT, CONTRACT, DocumentRecord, Registry
 from caqes_docs.web.exchange import open_registry, trust_roots
-from caqes_docs.web.links import create_link
-from caqes_docs.web.models import RefusedUpload
+from caqes_docs.web.links import create_link, revoke
+from caqes_docs.web.models import PartyLink, RefusedUpload
 from caqes_docs.workflows import reminders
 from caqes_docs.workflows.reminders import (
     COMPLETION,
@@ -284,30 +284,19 @@ def _send_one(registry: Registry, due: Due, connection: object) -> Outcome:
         return Outcome(due, NO_ADDRESS)
     if due.kind == COMPLETION and not due.document.bordereau_path.is_file():
         return Outcome(due, NOT_TRIED, to, reason="bordereau de signature pas encore scellé")
-    link_url = None
-    if due.kind in LINK_KINDS:
-        link_url = create_link(due.document, due.role, ", ".join(to), LINKS_BY).url
-    subject, body = render(due, registry, link_url)
+    link = _Link.make(due, to) if due.kind in LINK_KINDS else None
+    subject, body = render(due, registry, link.url if link else None)
     message = EmailMessage(
         subject, body, settings.DEFAULT_FROM_EMAIL, list(to), connection=connection
     )
     if due.kind == COMPLETION:
         path = due.document.bordereau_path
         message.attach(path.name, path.read_bytes(), "application/pdf")
-    try:
-        message.send()
-    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
-        return _failed(registry, due, to, subject, _unreachable(exc), unreachable=True)
-    except smtplib.SMTPResponseException as exc:  # 4xx, 5xx on MAIL, DATA…
-        reason = f"refusé par le serveur de messagerie ({exc.smtp_code} {_text(exc.smtp_error)})"
-        return _failed(registry, due, to, subject, reason)
-    except smtplib.SMTPRecipientsRefused as exc:  # 4xx, 5xx on every RCPT
-        codes = ", ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
-        return _failed(registry, due, to, subject, f"destinataire refusé ({codes})")
-    except smtplib.SMTPException as exc:
-        return _failed(registry, due, to, subject, f"envoi impossible ({exc})")
-    except OSError as exc:  # connection refused, name unknown, timeout
-        return _failed(registry, due, to, subject, _unreachable(exc), unreachable=True)
+    reason, unreachable = _deliver(message)
+    if reason is not None:
+        if link is not None:
+            link.undo()
+        return _failed(registry, due, to, subject, reason, unreachable=unreachable)
     _event(
         registry,
         due,
@@ -315,6 +304,50 @@ def _send_one(registry: Registry, due: Due, connection: object) -> Outcome:
         f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(to)} ({due.party_name})",
     )
     return Outcome(due, SENT, to, subject)
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A new link of the party for a message, and the party's links it revoked."""
+
+    id: int
+    url: str
+    revoked: tuple[int, ...]
+
+    @classmethod
+    def make(cls, due: Due, to: tuple[str, ...]) -> _Link:
+        live = PartyLink.objects.filter(
+            document_id=due.document.id, party=due.role, revoked_at__isnull=True
+        )
+        revoked = tuple(live.values_list("id", flat=True))
+        new = create_link(due.document, due.role, ", ".join(to), LINKS_BY)
+        return cls(new.link.id, new.url, revoked)
+
+    def undo(self) -> None:
+        """The message was not delivered: the party still holds its earlier links only."""
+        revoke(self.id)
+        PartyLink.objects.filter(id__in=self.revoked).update(revoked_at=None)
+
+
+def _deliver(message: EmailMessage) -> tuple[str | None, bool]:
+    """Send; None when delivered to the server, else why not and whether it is unreachable."""
+    try:
+        message.send()
+    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected) as exc:
+        return _unreachable(exc), True
+    except smtplib.SMTPResponseException as exc:  # 4xx, 5xx on MAIL, DATA…
+        return (
+            f"refusé par le serveur de messagerie ({exc.smtp_code} {_text(exc.smtp_error)})",
+            False,
+        )
+    except smtplib.SMTPRecipientsRefused as exc:  # 4xx, 5xx on every RCPT
+        codes = ", ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
+        return f"destinataire refusé ({codes})", False
+    except smtplib.SMTPException as exc:
+        return f"envoi impossible ({exc})", False
+    except OSError as exc:  # connection refused, name unknown, timeout
+        return _unreachable(exc), True
+    return None, False
 
 
 def _text(value: bytes | str) -> str:

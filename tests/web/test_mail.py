@@ -403,3 +403,22 @@ def test_connection_refused_stops_the_run_and_the_next_run_sends(
     assert exchange.events("courriel") == []
     assert send_due().count(SENT) == 1
     assert len(box.take()) == 1
+
+
+def test_an_undelivered_reminder_leaves_the_earlier_link_working(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    send_due()
+    token = _token(box.take()[0])
+    exchange.age_events(8)
+    box.data_reply = "452 4.2.2 Boîte pleine"
+    [outcome] = send_due().outcomes
+    assert (outcome.due.kind, outcome.status) == (REMINDER, FAILED)
+    link = links.find_link(token)
+    assert link is not None and link.party == "ETAB"  # the party still holds a working link
+    box.data_reply = None
+    [outcome] = send_due().outcomes
+    assert (outcome.due.kind, outcome.status) == (REMINDER, SENT)
+    assert links.find_link(token) is None  # replaced by the reminder's link
+    assert links.find_link(_token(box.take()[0])) is not None
