@@ -102,8 +102,10 @@ def demo_command(sortie: Path) -> None:
     """Toute la chaîne sur les exemples fournis : émission, signatures, réception, vérification.
 
     Le fichier de ciblage d'exemple contient des erreurs volontaires : elles sont signalées
-    comme refus, et la démonstration se poursuit avec les autres établissements.
+    comme refus, et la démonstration se poursuit avec les autres établissements. Prépare aussi
+    le portail de démonstration (DOSSIER/en-ligne : compte agent, certificats de test).
     """
+    from caqes_docs.web.bootstrap import DEMO_DATA_DIR, prepare_portal_demo
     from caqes_docs.workflows.demo import run_demo
 
     report = run_demo(sortie, step=click.echo)
@@ -118,6 +120,20 @@ def demo_command(sortie: Path) -> None:
         f"(voir {batch.rejects})\n  {signed} signature(s) ; {valid}/{len(report.verified)} "
         f"contrat(s) vérifiés avec trois signatures valides\n  registre {report.registry} : "
         f"{totals['complets']}/{totals['documents']} document(s) complet(s)"
+    )
+    exchange = sortie / "en-ligne"
+    portal = prepare_portal_demo(exchange, pki_from=sortie / "pki")
+    serve = (
+        "caqes serve"
+        if exchange.resolve() == DEMO_DATA_DIR.resolve()
+        else (f"caqes serve --data {exchange}")
+    )
+    click.echo(
+        f"\nPortail de démonstration (campagne à émettre et à faire signer en ligne) :\n"
+        f"  {serve}    puis http://127.0.0.1:8000/\n"
+        f"  identifiant {portal.username}, mot de passe {portal.password}\n"
+        f"  certificats de test des parties : {sortie / 'pki'} (mot de passe dans "
+        f"{sortie / 'pki' / 'mot-de-passe.txt'})"
     )
     problems = [r.error for r in report.signatures if not r.ok]
     problems += [o.message for o in report.received if not o.ok]

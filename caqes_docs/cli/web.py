@@ -16,13 +16,14 @@ from pathlib import Path
 import click
 
 from caqes_docs.cli.common import CONTEXT, DIRECTORY, EXISTING_FILE
+from caqes_docs.web.bootstrap import DEMO_DATA_DIR
 
 DATA_OPTION = click.option(
     "--data",
     "dossier",
     type=DIRECTORY,
     envvar="CAQES_DATA_DIR",
-    default=Path("demo"),
+    default=DEMO_DATA_DIR,
     show_default=True,
     show_envvar=True,
     help="Dossier des données (registre caqes.db, base du portail, fichiers).",

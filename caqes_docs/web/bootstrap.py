@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEV_SETTINGS = "caqes_docs.web.settings"
+# Where ``make demo`` prepares the portal, and what ``caqes serve`` serves by default from the
+# repository root: a campaign of its own, to be issued and signed through the portal.
+DEMO_DATA_DIR = Path("demo") / "en-ligne"
+# What the portal needs of a PKI: the root that verifies uploads, the ARS key it countersigns with.
+_PORTAL_PKI = ("root-ca.pem", "ars.p12")
 PRODUCTION_SETTINGS = "caqes_docs.web.production"
 
 
@@ -73,7 +79,11 @@ class PortalDemo:
 
 
 def prepare_portal_demo(
-    data_dir: str | Path, *, username: str = "agent", public_url: str | None = None
+    data_dir: str | Path,
+    *,
+    username: str = "agent",
+    public_url: str | None = None,
+    pki_from: Path | None = None,
 ) -> PortalDemo:
     """The portal's demo data in ``data_dir`` (the demo's folder, holding ``caqes.db``).
 
@@ -83,6 +93,11 @@ def prepare_portal_demo(
     """
     if public_url:
         os.environ["CAQES_PUBLIC_URL"] = public_url
+    if pki_from is not None:
+        (Path(data_dir) / "pki").mkdir(parents=True, exist_ok=True)
+        for name in _PORTAL_PKI:
+            if not (Path(data_dir) / "pki" / name).exists():
+                shutil.copy2(pki_from / name, Path(data_dir) / "pki" / name)
     configure(data_dir)
     prepare_database()
     from django.conf import settings

@@ -1,6 +1,7 @@
 """Settings of the portal, read from the environment (local default: the demo's folder).
 
-One data folder, ``CAQES_DATA_DIR`` (default ``./demo``), holds everything:
+One data folder, ``CAQES_DATA_DIR`` (default ``./demo/en-ligne``, the demo portal that
+``make demo`` prepares), holds everything:
 
 - ``caqes.db`` — the registry, the same file the CLI uses (``caqes status``);
 - ``portail.sqlite3`` — the portal's own state (accounts, sessions, access links, refusals);
@@ -18,6 +19,8 @@ import os
 from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
+
+from caqes_docs.web.bootstrap import DEMO_DATA_DIR
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -39,7 +42,7 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-CAQES_DATA_DIR = Path(os.environ.get("CAQES_DATA_DIR") or "demo").resolve()
+CAQES_DATA_DIR = Path(os.environ.get("CAQES_DATA_DIR") or DEMO_DATA_DIR).resolve()
 CAQES_REGISTRY = CAQES_DATA_DIR / "caqes.db"
 CAQES_FILES = CAQES_DATA_DIR / "portail"
 for _folder in ("tmp", "static"):

@@ -110,11 +110,9 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda message: None) -> D
         finess_extract=[examples / FINESS_EXTRACT],
         registry=registry_path,
     )
-    names = [
-        (finess, (read_entry(batch.out_dir / finess) or {}).get("raison_sociale", finess))
-        for finess in batch.generated
-    ]
-    pki = create_demo_pki(out / "pki", names, DEMO_PASSWORD)
+    # Every example establishment gets its key, so that the portal's round and the README's
+    # examples (an avenant to a YAML example) can be signed too.
+    pki, _ = create_example_pki(out / "pki")
     copies = _copies(batch, out / "echanges")
     signatures: list[SignResult] = []
     received: list[ReceiveOutcome] = []
