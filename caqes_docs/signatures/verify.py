@@ -338,7 +338,6 @@ def verify_document(
     campaign: Any = None,
     cpam: str | None = None,
     order: Iterable[str] | None = None,
-    rules: object = None,
 ) -> VerificationReport:
     """Verify ``path``: every party's field, every stretch of revisions, every byte.
 
@@ -347,10 +346,8 @@ def verify_document(
     binds the establishment comes from ``finess_ej``, else the record, else the PDF Keywords;
     ``campaign`` (default: the bundled one) says how each party's certificate is recognised
     and the signing order (``order`` overrides it); ``cpam`` is the name of the contract's
-    CPAM when known. ``rules`` is ignored: the subject texts it held gave way to the
-    campaign's identities (:mod:`caqes_docs.signatures.binding`); callers pass ``campaign``.
+    CPAM when known.
     """
-    del rules
     path = Path(path)
     try:
         data = path.read_bytes()
