@@ -294,6 +294,16 @@ def soffice_processes(work_dir: Path) -> list[int]:
     return found
 
 
+def started_processes(work_dir: Path) -> list[int]:
+    """The pool's soffice processes, waited for a little: ``/proc`` may miss a process while
+    it replaces its program (the ``soffice`` script starts ``oosplash``, which starts
+    ``soffice.bin``)."""
+    deadline = time.monotonic() + 10
+    while not (found := soffice_processes(work_dir)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def test_no_libreoffice_process_outlives_the_pool(hung) -> None:
     _, _, work_dir = hung
     assert soffice_processes(work_dir) == []
@@ -307,7 +317,7 @@ def test_started_pool_gives_its_first_documents_to_the_soffice_already_running(
     names = ["contrat-a", "xml-casse", "annexe1"]
     with SofficePool(1).start() as pool:
         work_dir = pool.work_dir
-        assert soffice_processes(work_dir), "soffice is running before any document is given"
+        assert started_processes(work_dir), "soffice is running before any document is given"
         results = {
             result.source.stem: result
             for result in pool.convert(tasks_into([docs / f"{n}.docx" for n in names], tmp_path))
@@ -322,7 +332,7 @@ def test_started_pool_gives_its_first_documents_to_the_soffice_already_running(
 
 def test_started_soffice_that_died_is_replaced(docs: Path, tmp_path: Path) -> None:
     with SofficePool(1).start() as pool:
-        for pid in soffice_processes(pool.work_dir):
+        for pid in started_processes(pool.work_dir):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
         (result,) = pool.convert(tasks_into([docs / "annexe1.docx"], tmp_path))
@@ -332,7 +342,7 @@ def test_started_soffice_that_died_is_replaced(docs: Path, tmp_path: Path) -> No
 def test_closing_a_started_pool_stops_its_soffice_processes() -> None:
     with SofficePool(2).start() as pool:
         work_dir = pool.work_dir
-        assert soffice_processes(work_dir)
+        assert started_processes(work_dir)
     assert soffice_processes(work_dir) == []
 
 

@@ -26,11 +26,12 @@ safe unique names (symbolic links), and a finished PDF is moved into place atomi
 Starting soffice takes about a second per process, paid before its first document. A caller
 that knows documents are coming (``caqes batch`` while it imports, reads and renders) calls
 :meth:`SofficePool.start`: each worker's soffice is started at once, with no document, on the
-worker's profile. LibreOffice keeps one process per profile: a later ``soffice --convert-to``
-on the same profile hands its documents to the running one through LibreOffice's own pipe and
-waits until they are converted. The events (``convert …``, ``Error: …``) are then printed by
-the started process, so both outputs are followed. Only the first invocation of a worker uses
-its started soffice; it is stopped after that invocation like any other.
+worker's profile. LibreOffice keeps one process per profile: once the running one listens on
+LibreOffice's own pipe (waited for), a later ``soffice --convert-to`` on the same profile hands
+its documents to it and waits until they are converted. The events (``convert …``,
+``Error: …``) are then printed by the started process, so both outputs are followed. Only the
+first invocation of a worker uses its started soffice; it is stopped after that invocation
+like any other.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ DOCUMENTS_PER_INVOCATION = 200
 _CONVERT_LINE = re.compile(r"^convert .*/(\d+)\.docx -> ")
 _LOAD_ERROR = "Error: source file could not be loaded"
 _POLL_S = 0.2
+_LISTEN_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,58 @@ def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _listening(standby: subprocess.Popen[bytes], timeout: float, stop: threading.Event) -> bool:
+    """Wait until ``standby`` listens on LibreOffice's pipe; False if it exits or stalls first.
+
+    Before that, another soffice on the same profile would not hand its documents over but
+    load LibreOffice itself, two of them on one profile. The pipe is a Unix socket bound to
+    ``/tmp/OSL_PIPE_<uid>_SingleOfficeIPC_<hash>``: it is found in ``/proc/net/unix`` among
+    the sockets the standby's processes hold. Without ``/proc`` (not Linux), False.
+    """
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and standby.poll() is None and time.monotonic() < deadline:
+        pipes = _office_pipes()
+        if pipes is None:
+            return False
+        if pipes & _sockets_of_group(standby.pid):
+            return True
+        time.sleep(_LISTEN_POLL_S)
+    return False
+
+
+def _office_pipes() -> set[str] | None:
+    """The inodes of the sockets bound to a LibreOffice pipe; None where /proc cannot tell."""
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    # Num RefCount Protocol Flags Type St Inode Path
+    return {
+        fields[6]
+        for fields in map(str.split, lines)
+        if len(fields) > 7 and "SingleOfficeIPC_" in fields[7]
+    }
+
+
+def _sockets_of_group(group: int) -> set[str]:
+    """The inodes of the sockets open in the processes of process group ``group``."""
+    inodes: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat.rpartition(")")[2].split()[2]) != group:  # pgrp, after state and ppid
+                continue
+            for fd in os.scandir(Path(entry.path, "fd")):
+                link = os.readlink(fd.path)
+                if link.startswith("socket:["):
+                    inodes.add(link[len("socket:[") : -1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return inodes
+
+
 def _kill(process: subprocess.Popen[bytes]) -> None:
     """Kill ``process`` and its group if still running; reap it and close its pipe."""
     if process.poll() is None:
@@ -409,6 +463,9 @@ class _Worker:
         pending = deque(tasks)
         retried: set[int] = set()
         fruitless = 0
+        if standby is not None and not _listening(standby, self._timeout, stop):
+            _kill(standby)
+            standby = None
         while pending and not stop.is_set():
             run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=self._root))
             try:
