@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -369,10 +370,9 @@ def expectations_for(
     order: Iterable[str] | None,
 ) -> Expectations:
     """The expectations for a document, its FINESS taken from the first source that has it."""
-    from caqes_docs.inputs.campaign import load_campaign
     from caqes_docs.signatures.binding import expected_signers
 
-    campaign = campaign if campaign is not None else load_campaign()
+    campaign = campaign if campaign is not None else _bundled_campaign()
     finess, source = finess_ej, "argument" if finess_ej else None
     if finess is None and record is not None and record.finess_ej:
         finess, source = record.finess_ej, record.source
@@ -389,6 +389,14 @@ def expectations_for(
         finess_ej=finess,
         finess_source=source,
     )
+
+
+@functools.cache
+def _bundled_campaign() -> Any:
+    """The bundled campaign, read once: reading its YAML costs more than a verification."""
+    from caqes_docs.inputs.campaign import load_campaign
+
+    return load_campaign()
 
 
 async def check_document(
