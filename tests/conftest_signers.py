@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import inspect
 import json
 import os
 import sqlite3
@@ -237,14 +236,8 @@ def signed_chain(tool: str, tsa_url: str | None = None) -> dict[str, bytes]:
 def sign_copy(  # type: ignore[no-untyped-def]
     paths: list[Path], role: str, signer: Signer, roots: list[Path], **options
 ):
-    """``sign_documents`` trusting ``roots`` for the earlier signatures.
-
-    Issue 14 gives ``sign_documents`` its ``trust_roots``; until that version is committed,
-    the earlier one (which takes none) is called without them.
-    """
-    if "trust_roots" in inspect.signature(sign_documents).parameters:
-        options["trust_roots"] = roots
-    return sign_documents(paths, role, signer, **options)
+    """``sign_documents`` trusting ``roots`` for the earlier signatures."""
+    return sign_documents(paths, role, signer, trust_roots=roots, **options)
 
 
 def before(stage: str) -> str | None:

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -45,6 +46,7 @@ JARS = ("pdfbox2", "fontbox2", "commons-logging", "bcprov", "bcpkix", "bcutil")
 JAVA_SHARE = Path("/usr/share/java")
 PYHANKO = Path(sys.executable).with_name("pyhanko")  # pyhanko-cli, in the same environment
 TIMEOUT = 120
+_ONE_JVM = threading.Lock()
 
 
 class ToolError(RuntimeError):
@@ -164,9 +166,11 @@ def pdfbox_chain(mode: str, source: Path, steps: list[Step], *, first: bool = Tr
             step.field,
         ]
         source = step.target
-    # PDFBox builds a font cache on first use, in the user's home unless told otherwise.
+    # PDFBox builds a font cache on first use, in the user's home unless told otherwise; one
+    # JVM at a time, since the runs share that cache file.
     env = {**os.environ, "JAVA_TOOL_OPTIONS": f"-Dpdfbox.fontcache={tempfile.gettempdir()}"}
-    _run([java, "-cp", pdfbox_classpath(), str(JAVA_SIGNER), *arguments], env=env)
+    with _ONE_JVM:
+        _run([java, "-cp", pdfbox_classpath(), str(JAVA_SIGNER), *arguments], env=env)
 
 
 # --- pyHanko's command line ---------------------------------------------------------------------
