@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
-from outside_signers import Credential, Step, sign_chain
+from outside_signers import PLAIN, Credential, Step, ToolContext, sign_chain
 from pyhanko.sign.signers import Signer
 
 from caqes_docs.inputs.campaign import load_campaign
@@ -210,7 +210,7 @@ def issued_bytes() -> bytes:
 
 
 @functools.cache
-def signed_chain(tool: str, tsa_url: str | None = None) -> dict[str, bytes]:
+def signed_chain(tool: str, context: ToolContext = PLAIN) -> dict[str, bytes]:
     """The stand-in contract signed ETAB, then CPAM, then ARS by ``tool``; each stage's bytes.
 
     ``tool`` is :data:`CAQES` (caqes' own ``sign_documents``) or a name of
@@ -229,7 +229,7 @@ def signed_chain(tool: str, tsa_url: str | None = None) -> dict[str, bytes]:
             source = targets[role]
     else:
         steps = [Step(FIELDS[role], pki.credentials[role], targets[role]) for role in ROLES]
-        sign_chain(tool, issued, steps, tsa_url)
+        sign_chain(tool, issued, steps, context)
     return {role: targets[role].read_bytes() for role in ROLES}
 
 

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from io import BytesIO
 from pathlib import Path
@@ -68,8 +68,12 @@ class ToolContext:
     first: bool = True
     """Whether the field is the first one signed: only then may a tool certify."""
     tsa_url: str | None = None
+    trust: tuple[Path, ...] = ()
+    """Roots that validate the signer's chain and the timestamp authority's (for B-LT)."""
 
 
+PLAIN = ToolContext()
+"""No timestamp authority, no trust roots."""
 Tool = Callable[[Path, Path, str, Credential, ToolContext], None]
 
 
@@ -186,9 +190,13 @@ def sign_with_pyhanko_cli(
     certify: bool = False,
     pades: bool = False,
     timestamp: bool = False,
+    long_term: bool = False,
+    archive: bool = False,
 ) -> None:
     """``pyhanko sign addsig --field FIELD --existing-only [--certify] [--use-pades]
-    [--timestamp-url URL] pkcs12 …``; ``--certify`` only on the first field."""
+    [--timestamp-url URL] [--with-validation-info --trust ROOT…] [--use-pades-lta] pkcs12 …``;
+    ``--certify`` only on the first field. ``long_term`` (PAdES B-LT) adds the validation
+    data in a revision after the signature, ``archive`` (B-LTA) a document timestamp too."""
     command = [str(PYHANKO), "sign", "addsig", "--field", field, "--existing-only"]
     if certify and context.first:
         command.append("--certify")
@@ -198,6 +206,11 @@ def sign_with_pyhanko_cli(
         if context.tsa_url is None:
             raise ToolError("pyhanko --timestamp-url : aucune autorité d'horodatage donnée")
         command += ["--timestamp-url", context.tsa_url]
+    if long_term:
+        command += ["--with-validation-info", "--trust-replace"]
+        command += [argument for root in context.trust for argument in ("--trust", str(root))]
+    if archive:
+        command.append("--use-pades-lta")
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as passfile:
         passfile.write(credential.password)
         passfile.flush()
@@ -280,18 +293,24 @@ TOOLS: dict[str, Tool] = {
     "pyhanko-cli-certify": partial(sign_with_pyhanko_cli, certify=True),
     "pyhanko-cli-pades": partial(sign_with_pyhanko_cli, pades=True),
     "pyhanko-cli-pades-timestamp": partial(sign_with_pyhanko_cli, pades=True, timestamp=True),
+    "pyhanko-cli-pades-lt": partial(
+        sign_with_pyhanko_cli, pades=True, timestamp=True, long_term=True
+    ),
+    "pyhanko-cli-pades-lta": partial(
+        sign_with_pyhanko_cli, pades=True, timestamp=True, long_term=True, archive=True
+    ),
     "acrobat-like": sign_like_acrobat,
 }
 """Each tool by name; the tests parametrize over these names."""
 
 
-def sign_chain(tool: str, source: Path, steps: list[Step], tsa_url: str | None = None) -> None:
+def sign_chain(tool: str, source: Path, steps: list[Step], context: ToolContext = PLAIN) -> None:
     """Sign each step's field on top of the previous step's file, starting from ``source``."""
     if tool.startswith("pdfbox-"):
         pdfbox_chain(tool.removeprefix("pdfbox-"), source, steps)
         return
     for index, step in enumerate(steps):
         TOOLS[tool](
-            source, step.target, step.field, step.credential, ToolContext(index == 0, tsa_url)
+            source, step.target, step.field, step.credential, replace(context, first=index == 0)
         )
         source = step.target

@@ -27,7 +27,7 @@ from conftest_signers import (
     sign_copy,
     signed_chain,
 )
-from outside_signers import TOOLS
+from outside_signers import PLAIN, TOOLS, ToolContext
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -115,7 +115,7 @@ KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
-NEEDS_TSA = {"pyhanko-cli-pades-timestamp"}
+NEEDS_TSA = {"pyhanko-cli-pades-timestamp", "pyhanko-cli-pades-lt", "pyhanko-cli-pades-lta"}
 CERTIFYING = {CAQES, "pdfbox-certify", "pyhanko-cli-certify", "acrobat-like"}
 """The tools whose first signature certifies the document (DocMDP)."""
 
@@ -143,10 +143,11 @@ def chains(loopback_pki, party_pki: PartyPki):  # type: ignore[no-untyped-def]
     (most are other processes: Java, pdfsig, pyHanko's CLI), each test waits for its own."""
     issued_bytes()  # the stand-in and the PKI are made once, before the threads
     with ThreadPoolExecutor(max_workers=3) as pool:
+        with_tsa = ToolContext(
+            tsa_url=loopback_pki.tsa_url, trust=(party_pki.root, loopback_pki.root_certificate)
+        )
         futures = {
-            tool: pool.submit(
-                signed_chain, tool, loopback_pki.tsa_url if tool in NEEDS_TSA else None
-            )
+            tool: pool.submit(signed_chain, tool, with_tsa if tool in NEEDS_TSA else PLAIN)
             for tool in TOOL_NAMES
         }
         yield lambda tool: futures[tool].result()
@@ -329,3 +330,10 @@ def test_pdfsig_writes_generation_numbers_the_strict_reader_refuses(chains) -> N
     """Why the lenient reading of issue 14 is needed: poppler 22.12's own numbering."""
     with pytest.raises(PdfError):
         PdfFileReader(BytesIO(chains("pdfsig")["ETAB"]), strict=True)
+
+
+def test_pyhanko_lta_adds_validation_data_and_a_document_timestamp(chains) -> None:
+    reader = _reader(chains("pyhanko-cli-pades-lta")["CPAM"])
+    assert "/DSS" in reader.root
+    assert [s.field_name for s in reader.embedded_regular_signatures] == ["s1_ETAB", "s2_CPAM"]
+    assert len(reader.embedded_timestamp_signatures) == 2  # one after each party
