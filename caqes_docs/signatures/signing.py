@@ -692,7 +692,7 @@ def _appearance_text(job: _Job) -> dict[str, str]:
     signer = signer_common_name(job.signer.signing_cert)
     return {
         "party": party(job.role).name,
-        "signer": "\n".join(textwrap.wrap(signer, _LINE_CHARS)) or signer,
+        "signer": "\n".join(textwrap.wrap(signer, _LINE_CHARS, break_on_hyphens=False)) or signer,
         "when": datetime.now(FRENCH_TIME).strftime("%d/%m/%Y à %H:%M"),
     }
 
