@@ -452,29 +452,8 @@ async def _check(
         unexpected_fields=fields.unexpected,
     )
     report.problems = _document_problems(data, reader, fields, report, expect)
-    _what_followed(report, fields)
     report.ok = not report.all_problems()
     return report
-
-
-def _what_followed(report: VerificationReport, fields: SignatureFields) -> None:
-    """Each signature is followed only by allowed changes when no stretch after it was
-    refused: the stretches' problems name the signature they precede, or say "après"."""
-    revisions = {name: sig.signed_revision for name, sig in fields.embedded.items()}
-    for sig in report.signatures:
-        if sig.field not in revisions:
-            continue
-        later = [name for name, rev in revisions.items() if rev > revisions[sig.field]]
-        marks = [f"avant la signature {name}" for name in later] + [
-            "après la dernière signature",
-            "avant un horodatage de document",
-        ]
-        changed = any(
-            problem.startswith("document modifié") and any(mark in problem for mark in marks)
-            for problem in report.problems
-        )
-        sig.modifications_ok = not changed
-        sig.modification_level = FOLLOWED_BY_CHANGES if changed else FOLLOWED_BY_SIGNATURES
 
 
 def _validation_context(reader: PdfFileReader, roots: list[x509.Certificate]) -> ValidationContext:
@@ -534,6 +513,9 @@ async def _judge_signature(
     expected = (expect.signers or {}).get(report.role)
     report.party_match = expected.judge(certificate) if expected else UNKNOWN
     report.expected_identity = expected.describe() if expected else None
+    # Until a stretch after it is refused (_revision_problems).
+    report.modifications_ok = True
+    report.modification_level = FOLLOWED_BY_SIGNATURES
 
     if not report.intact:
         report.problems.append("le contenu signé a été altéré")
@@ -679,6 +661,7 @@ def _revision_problems(
     elif issued_revision is None:
         problems.append(f"le document ne prolonge pas la version émise ({expect.record.source})")
     base = issued_revision
+    refused_after: list[int] = []  # where each refused stretch starts
     for index, mark in enumerate(marks):
         if base is not None:
             found = segment_problems(
@@ -687,14 +670,17 @@ def _revision_problems(
             where = (
                 f"avant la signature {mark.own_field}"
                 if mark.own_field
-                else ("avant un horodatage de document")
+                else "avant un horodatage de document"
             )
             problems += [f"document modifié {where} : {problem}" for problem in found]
+            refused_after += [base] if found else []
         base = mark.revision
     if base is not None and base < last:
         found = segment_problems(reader, base, last, own_field=None, allow_timestamps=bool(marks))
         where = "après la dernière signature" if marks else "depuis son émission"
         problems += [f"document modifié {where} : {problem}" for problem in found]
+        refused_after += [base] if found else []
+    _mark_followed_by_changes(report, fields, refused_after)
     if issued_revision is not None:
         changed = any(problem.startswith("document modifié") for problem in problems)
         report.issued = ISSUED_CHANGED if changed else MATCHES
@@ -704,6 +690,17 @@ def _revision_problems(
         problems += _rendering_problems(data, reader, fields, issued_revision, marks, expect)
     problems += _docmdp_problems(fields, marks)
     return problems
+
+
+def _mark_followed_by_changes(
+    report: VerificationReport, fields: SignatureFields, refused_after: list[int]
+) -> None:
+    """A signature is followed by changes when a refused stretch starts at or after it."""
+    for sig in report.signatures:
+        signature = fields.embedded.get(sig.field)
+        if signature is not None and any(b >= signature.signed_revision for b in refused_after):
+            sig.modifications_ok = False
+            sig.modification_level = FOLLOWED_BY_CHANGES
 
 
 def _rendering_problems(
