@@ -262,6 +262,23 @@ def need_appearances(writer: IncrementalPdfFileWriter) -> None:
     _mark(writer, writer.root.raw_get("/AcroForm"))
 
 
+def with_dss(change: Change) -> Change:
+    """``change`` smuggled into a revision that also adds a /DSS, as long-term validation
+    updates do: the whole revision must be judged, not its look."""
+
+    def both(writer: IncrementalPdfFileWriter) -> None:
+        # A genuine entry: the first signer's certificate, as a validation update embeds it.
+        certificate = writer.prev.embedded_signatures[0].signer_cert.dump()
+        certificates = generic.ArrayObject(
+            [writer.add_object(generic.StreamObject(stream_data=certificate))]
+        )
+        writer.root[_name("/DSS")] = generic.DictionaryObject({_name("/Certs"): certificates})
+        writer.update_root()
+        change(writer)
+
+    return both
+
+
 def unreferenced_object(writer: IncrementalPdfFileWriter) -> None:
     """A proper revision whose only new object nothing refers to."""
     writer.add_object(generic.StreamObject(stream_data=b"BT (Montant : 0 EUR) Tj ET"))
@@ -884,6 +901,8 @@ CASES: list[Case] = [
     Case(METADATA, "info", after(set_info)),
     Case(METADATA, "xmp", after(set_xmp)),
     Case(METADATA, "needappearances", after(need_appearances)),
+    Case(METADATA, "info-avec-dss", after(with_dss(set_info))),
+    Case(ISA, "surimpression-avec-dss", after(with_dss(overlay_page))),
     Case(PADDING, "octets-non-nuls", contents_padding),
     Case(MALFORMED, "v-entier", field_value(lambda: generic.NumberObject(5))),
     Case(
