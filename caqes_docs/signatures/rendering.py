@@ -21,10 +21,13 @@ import pypdfium2
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import HistoricalResolver
 
+from caqes_docs.signatures.revisions import TOLERANCE_PT
+
 DPI = 36
 # Grey levels (of 255) a pixel may move by: pdfium is deterministic, this only absorbs
 # anti-aliasing at a mask's edge.
 _THRESHOLD = 48
+_FLOAT32 = 1e-3
 # Pixels around each widget also masked: its border may be anti-aliased into them.
 _MARGIN_PX = 2
 
@@ -51,6 +54,8 @@ def visible_differences(before: bytes, after: bytes, masks: dict[int, list[Box]]
 
 
 def _page_differs(old: pypdfium2.PdfPage, new: pypdfium2.PdfPage, boxes: list[Box]) -> bool:
+    if old.get_rotation() != new.get_rotation() or not _same_boxes(old, new):
+        return True
     scale = DPI / 72
     a = _pixels(old, scale)
     b = _pixels(new, scale)
@@ -69,6 +74,20 @@ def _page_differs(old: pypdfium2.PdfPage, new: pypdfium2.PdfPage, boxes: list[Bo
         )
         differs[rows, columns] = False
     return bool(differs.any())
+
+
+def _same_boxes(old: pypdfium2.PdfPage, new: pypdfium2.PdfPage) -> bool:
+    """Whether the page boxes agree within the tolerance; if so the new page is rendered in
+    the old one's boxes, since a box rounded by a tool shifts the whole page by a fraction of a
+    pixel, which moves anti-aliased pixels everywhere without anything a reader would see."""
+    media, crop = old.get_mediabox(), old.get_cropbox()
+    for before, after in ((media, new.get_mediabox()), (crop, new.get_cropbox())):
+        # pdfium gives the boxes in single precision: 612.01 reads 612.010009765625.
+        if any(abs(x - y) > TOLERANCE_PT + _FLOAT32 for x, y in zip(before, after, strict=True)):
+            return False
+    new.set_mediabox(*media)
+    new.set_cropbox(*crop)
+    return True
 
 
 def _pixels(page: pypdfium2.PdfPage, scale: float) -> numpy.ndarray:
