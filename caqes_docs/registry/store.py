@@ -857,39 +857,46 @@ class Registry:
     # -- reads -------------------------------------------------------------------------------
 
     def contract(self, reference: str) -> ContractRecord:
-        rows = self._query(
-            "SELECT c.*, p.name AS campaign, p.data AS campaign_data FROM contracts c "
-            "JOIN campaigns p ON p.id = c.campaign_id WHERE c.reference = ?",
-            (reference,),
-        )
-        if not rows:
+        found = self._contract_records("WHERE c.reference = ?", (reference,))
+        if not found:
             raise RegistryError(f"contrat « {reference} » inconnu du registre {self.path}")
-        return self._contract_record(rows[0])
+        return found[0]
 
     def contracts(self, campaign: str | None = None) -> list[ContractRecord]:
         where, params = ("WHERE p.name = ?", (campaign,)) if campaign else ("", ())
+        return self._contract_records(where, params)
+
+    def _contract_records(self, where: str, params: Sequence[Any]) -> list[ContractRecord]:
+        # One query, and each campaign's configuration decoded once, not once per contract.
         rows = self._query(
-            "SELECT c.*, p.name AS campaign, p.data AS campaign_data FROM contracts c "
-            f"JOIN campaigns p ON p.id = c.campaign_id {where} ORDER BY c.reference",
+            "SELECT c.id, c.reference, c.finess_ej, c.establishment, p.name AS campaign, "
+            "p.data AS campaign_data, v.number, v.effective_date, v.document_id, v.created_at, "
+            "v.data FROM contracts c JOIN campaigns p ON p.id = c.campaign_id "
+            f"LEFT JOIN contract_versions v ON v.id = c.current_version_id {where} "
+            "ORDER BY c.reference",
             params,
         )
-        return [self._contract_record(row) for row in rows]
-
-    def _contract_record(self, row: sqlite3.Row) -> ContractRecord:
-        versions = self._query(
-            "SELECT * FROM contract_versions WHERE id = ?", (row["current_version_id"],)
-        )
-        if not versions:
-            raise RegistryError(f"contrat {row['reference']} : aucune version consolidée")
-        return ContractRecord(
-            id=int(row["id"]),
-            reference=row["reference"],
-            finess_ej=row["finess_ej"],
-            establishment=row["establishment"],
-            campaign=row["campaign"],
-            campaign_data=_loads(row["campaign_data"], self.path, "campagne du contrat"),
-            current_version=_version(versions[0], self.path),
-        )
+        campaigns: dict[str, Any] = {}
+        records = []
+        for row in rows:
+            if row["number"] is None:
+                raise RegistryError(f"contrat {row['reference']} : aucune version consolidée")
+            if row["campaign"] not in campaigns:
+                campaigns[row["campaign"]] = _loads(
+                    row["campaign_data"], self.path, f"campagne {row['campaign']}"
+                )
+            records.append(
+                ContractRecord(
+                    id=int(row["id"]),
+                    reference=row["reference"],
+                    finess_ej=row["finess_ej"],
+                    establishment=row["establishment"],
+                    campaign=row["campaign"],
+                    campaign_data=campaigns[row["campaign"]],
+                    current_version=_version(row, self.path),
+                )
+            )
+        return records
 
     def campaigns(self) -> list[str]:
         return [row["name"] for row in self._query("SELECT name FROM campaigns ORDER BY name")]
