@@ -255,6 +255,17 @@ def test_one_bad_file_does_not_stop_the_others(
     outcomes = receive([bad, good], desk.registry, roots)
     assert [o.status for o in outcomes] == [REFUSED, RECORDED], [o.message for o in outcomes]
 
+    from caqes_docs.cli import main
+
+    good_with_record = desk.returned(signed_chain(CAQES)["ETAB"], "bon-avec-fiche")
+    arguments = ["verify", str(bad), str(good_with_record), "--trust", str(roots[0])]
+    result = CliRunner().invoke(main, arguments, prog_name="caqes")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("bon-avec-fiche.pdf : valide") for line in lines), result.output
+
 
 WRONG_PARTY = [
     # (role signing, credential, the copy it signs: who has signed before)
