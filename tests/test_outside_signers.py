@@ -17,6 +17,7 @@ from attacks import page_boxes, sign_field
 from click.testing import CliRunner
 from conftest_signers import (
     CAQES,
+    FIELDS,
     NEXT,
     ROLES,
     Desk,
@@ -337,3 +338,23 @@ def test_pyhanko_lta_adds_validation_data_and_a_document_timestamp(chains) -> No
     assert "/DSS" in reader.root
     assert [s.field_name for s in reader.embedded_regular_signatures] == ["s1_ETAB", "s2_CPAM"]
     assert len(reader.embedded_timestamp_signatures) == 2  # one after each party
+
+
+def test_each_party_with_its_own_tool(party_pki: PartyPki, roots: list[Path], desk: Desk) -> None:
+    """Okular's poppler for the establishment, Acrobat's conventions for the CPAM, a PDFBox
+    service for the ARS: the three signatures in one copy, verified and recorded."""
+    source = desk.issued
+    for role, tool in [
+        ("ETAB", "pdfsig-etsi"),
+        ("CPAM", "acrobat-like"),
+        ("ARS", "pdfbox-visible"),
+    ]:
+        target = desk.folder / f"{role}.pdf"
+        context = ToolContext(first=role == "ETAB")
+        TOOLS[tool](source, target, FIELDS[role], party_pki.credentials[role], context)
+        source = target
+    copy = desk.returned(source.read_bytes())
+    report = verify_document(copy, trust_roots=roots)
+    assert report.ok and report.complete, problems(report)
+    [outcome] = receive([copy], desk.registry, roots)
+    assert outcome.status == RECORDED and outcome.complete, outcome.message
