@@ -9,12 +9,12 @@ with a PKCS#12 credential, with that tool's defaults or usual options:
 - Apache PDFBox 2.0 from Debian (``libpdfbox2-java``), through ``tests/java/PdfBoxSigner.java``
   run as a single-file Java program: visible, invisible, and certifying (DocMDP P=2);
 - pyHanko's command line (``pyhanko sign addsig``): approval, ``--certify``, ``--use-pades``,
-  and ``--use-pades`` with a timestamp;
+  and ``--use-pades`` with a timestamp, at PAdES B-T, B-LT and B-LTA;
 - a reproduction of Adobe Acrobat's conventions, see :func:`sign_like_acrobat`.
 
 A tool is one entry of :data:`TOOLS`; adding a tool is adding one entry. Every tool is called
 as ``tool(source, target, field, credential, context)``: ``context`` carries what only some
-tools use (whether the field is the first one, a timestamp authority's URL).
+tools use (whether the field is the first one, a timestamp authority's URL, trust roots).
 """
 
 from __future__ import annotations
@@ -99,17 +99,16 @@ def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
 
 
 def nss_database(directory: Path, credential: Credential) -> str:
-    """An NSS database in ``directory`` holding the credential; returns its ``sql:`` path."""
+    """Make an NSS database in ``directory`` holding the credential; its key's nickname."""
     _run(["certutil", "-N", "-d", f"sql:{directory}", "--empty-password"])
     _run(
         ["pk12util", "-i", str(credential.p12), "-d", f"sql:{directory}", "-W", credential.password]
     )
     listing = _run(["certutil", "-L", "-d", f"sql:{directory}"]).stdout
     # The user certificate (with its key) is the one marked "u,u,u".
-    nick = next(
+    return next(
         line[: -len("u,u,u")].strip() for line in listing.splitlines() if line.endswith("u,u,u")
     )
-    return nick
 
 
 def sign_with_pdfsig(
