@@ -2,14 +2,18 @@
 tests/test_attacks.py).
 
 - :func:`party_pki` — a test PKI made here with ``cryptography``: one root and the three
-  parties of the stand-in contract (establishment FINESS 330781196, CPAM de la Gironde, ARS
-  Nouvelle-Aquitaine), plus the impostors: another establishment and another CPAM under the
-  same root, an establishment whose organisation name merely contains our FINESS, the same
-  establishment under another root, and a self-signed one. RSA keys, made at test time.
+  parties of the stand-in contract (establishment FINESS 330781196, the Gironde CPAM and the
+  ARS under the campaign's names), plus the impostors: another establishment and another CPAM
+  under the same root, an establishment whose organisation name merely contains our FINESS,
+  and each party's own subject under another root and self-signed. RSA keys, made at test
+  time, never stored.
+- :func:`sign_copy` — caqes' ``sign_documents`` with trust roots for the earlier signatures.
 - :func:`signed_chain` — the stand-in contract signed by a tool (caqes itself, or one of
   :data:`outside_signers.TOOLS`) up to each party, computed once per process.
 - :class:`Desk` — an officer's folder: the issued contract, its issued record, a registry that
-  knows it, and the helpers to receive, verify and sign a returned copy there.
+  knows it, and the returned copies (with the issued record beside them or not).
+- The status hooks: with ``CAQES_ATTACKS_STATUS=FILE.md``, each run of these tests lists its
+  failures and known gaps in FILE.md; each module's ``KNOWN_GAPS`` become xfails.
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ def _signer(credential: Credential) -> Signer:
 
 
 @functools.cache
-def _party_pki() -> PartyPki:
+def party_pki_files() -> PartyPki:
     """The parties under one root, and for each party its impostors (``NAME:ROLE``)."""
     directory = Path(tempfile.mkdtemp(prefix="caqes-signataires-"))
     root = _authority("AC racine de test des signataires CAQES")
@@ -197,7 +201,7 @@ def _party_pki() -> PartyPki:
 
 @pytest.fixture(scope="session")
 def party_pki() -> PartyPki:
-    return _party_pki()
+    return party_pki_files()
 
 
 # --- signed copies, made once -------------------------------------------------------------------
@@ -214,9 +218,9 @@ def signed_chain(tool: str, context: ToolContext = PLAIN) -> dict[str, bytes]:
     """The stand-in contract signed ETAB, then CPAM, then ARS by ``tool``; each stage's bytes.
 
     ``tool`` is :data:`CAQES` (caqes' own ``sign_documents``) or a name of
-    :data:`outside_signers.TOOLS`; each party uses its own credential of :func:`_party_pki`.
+    :data:`outside_signers.TOOLS`; each party uses its own credential of :func:`party_pki_files`.
     """
-    pki = _party_pki()
+    pki = party_pki_files()
     work = Path(tempfile.mkdtemp(prefix=f"caqes-{tool}-"))
     issued = build_stand_in_contract(work, "emis")
     targets = {role: work / f"{role}.pdf" for role in ROLES}

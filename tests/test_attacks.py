@@ -45,6 +45,7 @@ from conftest_signers import (
     before,
     folder_snapshot,
     issued_bytes,
+    party_pki_files,
     registry_snapshot,
     sign_copy,
     signed_chain,
@@ -140,8 +141,6 @@ def last_stage_params(cases: list[Case]) -> list:  # type: ignore[type-arg]
 @functools.cache
 def attacked(case: Case, stage: str) -> bytes:
     """The attacked copy of ``case`` at ``stage``, made once per process."""
-    from conftest_signers import _party_pki
-
     chain = signed_chain(CAQES)
     previous = before(stage)
     return case.make(
@@ -150,7 +149,7 @@ def attacked(case: Case, stage: str) -> bytes:
             signed=chain[stage],
             previous=chain[previous] if previous else issued_bytes(),
             issued=issued_bytes(),
-            keys=_party_pki().keys(),
+            keys=party_pki_files().keys(),
         )
     )
 
