@@ -217,6 +217,10 @@ def test_the_refusal_says_what_changed(
 def test_receive_refuses_and_changes_nothing(
     case: Case, stage: str, roots: list[Path], desk: Desk
 ) -> None:
+    previous = before(stage)
+    if previous is not None:  # the honest copy of the previous party came first
+        honest = desk.returned(signed_chain(CAQES)[previous], "precedent", record=False)
+        assert [o.status for o in receive([honest], desk.registry, roots)] == [RECORDED]
     copy = desk.returned(attacked(case, stage), record=case.record)
     registry, files = registry_snapshot(desk.db), folder_snapshot(desk.folder)
     [outcome] = receive([copy], desk.registry, roots)
