@@ -65,8 +65,8 @@ from caqes_docs.files import write_bytes
 from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
 from caqes_docs.parties import ROLES, party
 from caqes_docs.signatures._pyhanko_compat import with_pades_attributes
+from caqes_docs.signatures.binding import MATCHES
 from caqes_docs.signatures.verify import (
-    MATCHES,
     SIGNED,
     VerificationReport,
     check_document,

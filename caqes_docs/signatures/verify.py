@@ -59,8 +59,6 @@ from caqes_docs.signatures.revisions import segment_problems
 # those tracebacks on stderr (logging's last-resort handler); one that does still sees them.
 logging.getLogger("pyhanko").addHandler(logging.NullHandler())
 
-__all__ = ["DIFFERS", "MATCHES", "UNKNOWN"]
-
 
 class FieldStatus(StrEnum):
     """Where a party's signature field stands."""
