@@ -67,6 +67,25 @@ def create_officer(username: str, password: str | None = None, *, countersign: b
     return password
 
 
+def _write_demo_campaign(target: Path) -> None:
+    """The bundled campaign with contacts for the demo's CPAMs and ARS (unroutable ``.invalid``
+    addresses: the demo's mail only ever lands in its folder), so that its mails reach every
+    party. The bundled campaign itself carries no address: each ARS gives its own."""
+    if target.exists():
+        return
+    import yaml
+
+    from caqes_docs.files import write_text
+    from caqes_docs.inputs.campaign import DEFAULT_CAMPAIGN
+    from caqes_docs.resources import data_file
+
+    campaign = yaml.safe_load(data_file(DEFAULT_CAMPAIGN).read_text(encoding="utf-8"))
+    campaign["ars"]["email"] = "agents-caqes@ars.demo.invalid"
+    for code, cpam in campaign["cpam"].items():
+        cpam["email"] = f"caqes@cpam-{code}.demo.invalid"
+    write_text(target, yaml.safe_dump(campaign, allow_unicode=True, sort_keys=False))
+
+
 @dataclass
 class PortalDemo:
     """What :func:`prepare_portal_demo` made: the officer's login and the parties' links."""
@@ -98,6 +117,7 @@ def prepare_portal_demo(
         for name in _PORTAL_PKI:
             if not (Path(data_dir) / "pki" / name).exists():
                 shutil.copy2(pki_from / name, Path(data_dir) / "pki" / name)
+    _write_demo_campaign(Path(data_dir) / "campagne.yaml")
     configure(data_dir)
     prepare_database()
     from django.conf import settings

@@ -55,8 +55,11 @@ CAQES_ARS_P12 = os.environ.get("CAQES_ARS_P12") or str(CAQES_DATA_DIR / "pki" / 
 CAQES_ARS_PASSWORD_FILE = os.environ.get("CAQES_ARS_PASSWORD_FILE") or str(
     CAQES_DATA_DIR / "pki" / "mot-de-passe.txt"
 )
-# Campaign file for the portal's batch (default: the bundled campaign).
-CAQES_CAMPAIGN_FILE = os.environ.get("CAQES_CAMPAIGN_FILE") or None
+# Campaign file for the portal's batch: the setting, else the data folder's own
+# ``campagne.yaml``, else the bundled campaign.
+CAQES_CAMPAIGN_FILE = os.environ.get("CAQES_CAMPAIGN_FILE") or (
+    str(CAQES_DATA_DIR / "campagne.yaml") if (CAQES_DATA_DIR / "campagne.yaml").is_file() else None
+)
 # FINESS extracts that complete and check the portal's batch (comma-separated paths).
 CAQES_FINESS_EXTRACT = _env_list("CAQES_FINESS_EXTRACT")
 CAQES_UPLOAD_MAX_BYTES = int(os.environ.get("CAQES_UPLOAD_MAX_MB", "50")) * 1024 * 1024
