@@ -30,14 +30,19 @@ from dataclasses import dataclass, replace
 from functools import partial
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.content import AnnotAppearances
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import BasePdfFileWriter, init_xobject_dictionary
 from pyhanko.sign import fields as sig_fields
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, SimpleSigner
 from pyhanko.sign.signers.pdf_byterange import BuildProps
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from pyhanko.stamp import TextStampStyle
+from pyhanko.stamp import TextStamp, TextStampStyle
 
 JAVA_DIR = Path(__file__).parent / "java"
 JAVA_SIGNER = JAVA_DIR / "PdfBoxSigner.java"
@@ -230,6 +235,37 @@ def sign_with_pyhanko_cli(
 ACROBAT_BUILD = BuildProps(name="Adobe Acrobat Pro", revision="2023.008.20470")
 
 
+class AcrobatLayers(TextStamp):
+    """Acrobat's layered widget appearance: /N draws the form /FRM, which draws /n0 (the blank
+    "DSBlank" layer) then /n2 (the signature's text, here pyHanko's text stamp)."""
+
+    def as_appearances(self) -> AnnotAppearances:
+        writer = self.writer
+        assert writer is not None
+
+        def form(content: bytes, xobjects: dict[str, generic.IndirectObject]) -> generic.PdfObject:
+            names = {generic.NameObject(name): ref for name, ref in xobjects.items()}
+            resources = generic.DictionaryObject(
+                {generic.NameObject("/XObject"): generic.DictionaryObject(names)}
+            )
+            return writer.add_object(
+                init_xobject_dictionary(content, self.box.width, self.box.height, resources)
+            )
+
+        blank = form(b"% DSBlank\n", {})
+        layers = form(b"q /n0 Do Q q /n2 Do Q", {"/n0": blank, "/n2": self.register()})
+        return AnnotAppearances(normal=form(b"q /FRM Do Q", {"/FRM": layers}))
+
+
+class AcrobatStyle(TextStampStyle):
+    """A text stamp drawn in Acrobat's layers (:class:`AcrobatLayers`)."""
+
+    def create_stamp(
+        self, writer: BasePdfFileWriter, box: BoxConstraints, text_params: dict[str, Any]
+    ) -> TextStamp:
+        return AcrobatLayers(writer=writer, style=self, box=box, text_params=text_params)
+
+
 def sign_like_acrobat(
     source: Path, target: Path, field: str, credential: Credential, context: ToolContext
 ) -> None:
@@ -242,9 +278,9 @@ def sign_like_acrobat(
       holds the ``/SigRef`` with ``/TransformMethod /DocMDP`` (pyHanko's certification);
     - ``/SubFilter /ETSI.CAdES.detached`` ("CAdES-equivalent", Acrobat DC's default format),
       with ``/Prop_Build /App`` naming the application (``BuildProps``);
-    - a full widget appearance: the field's ``/AP /N`` form shows "Signé numériquement par …"
-      and the date in the field's own rectangle (a text stamp without border; Acrobat nests
-      the same text in ``/FRM``, ``/n0``, ``/n2`` forms, which is not reproduced);
+    - a full widget appearance in Acrobat's layers: the field's ``/AP /N`` form draws
+      ``/FRM``, which draws ``/n0`` (blank) and ``/n2`` ("Signé numériquement par …" and the
+      date, in the field's own rectangle): :class:`AcrobatStyle`;
     - ``/AcroForm /SigFlags 3`` (signatures exist, append only);
     - ``/DSS`` added LATER, in a revision of its own after the signature, as Acrobat's
       "Ajouter les informations de vérification" does: the certificates of the chain (our
@@ -262,7 +298,7 @@ def sign_like_acrobat(
         reason="Je suis l'auteur de ce document",
         location="Bordeaux",
     )
-    style = TextStampStyle(
+    style = AcrobatStyle(
         stamp_text="Signé numériquement par\n%(signer)s\nDate : %(ts)s",
         timestamp_format="%Y.%m.%d %H:%M:%S %z",
         border_width=0,

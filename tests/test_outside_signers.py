@@ -311,7 +311,9 @@ def test_acrobat_like_certifies_and_adds_the_dss_in_a_later_revision(chains) -> 
     assert etab.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
     assert etab.sig_object["/Prop_Build"]["/App"]["/Name"] == "/Adobe Acrobat Pro"
     assert reader.root["/AcroForm"]["/SigFlags"] == 3
-    assert etab.sig_field["/AP"]["/N"].data  # a full appearance
+    layers = etab.sig_field["/AP"]["/N"]["/Resources"]["/XObject"]["/FRM"]
+    assert set(layers["/Resources"]["/XObject"]) == {"/n0", "/n2"}
+    assert b"Tj" in layers["/Resources"]["/XObject"]["/n2"].data  # the text layer
 
 
 def test_pdfbox_certify_writes_its_docmdp_dictionaries_as_objects_and_a_zero_rect(
