@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -75,6 +75,9 @@ from caqes_docs.signatures.verify import (
     open_pdf,
     signer_common_name,
 )
+
+if TYPE_CHECKING:
+    from caqes_docs.inputs.campaign import Campaign
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 # pyHanko adds a revision of its own after the signature at these levels (validation data,
@@ -328,7 +331,7 @@ class _Job:
     issued: IssuedRecord | None
     bytes_reserved: int
     roots: list[asn1_x509.Certificate]
-    campaign: Any
+    campaign: Campaign | None
     cpam: str | None
 
 
@@ -360,7 +363,7 @@ def sign_documents(
     issued: IssuedRecord | None = None,
     validation_context: ValidationContext | None = None,
     trust_roots: Sequence[TrustRoot] = (),
-    campaign: Any = None,
+    campaign: Campaign | None = None,
     cpam: str | None = None,
 ) -> list[SignResult]:
     """Sign the field of ``role`` in each PDF of ``paths``, one result per file.

@@ -34,7 +34,7 @@ from datetime import datetime
 from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import parser as asn1_parser
 from asn1crypto import x509
@@ -53,6 +53,9 @@ from caqes_docs.issued import IssuedRecord, read_issued_record
 from caqes_docs.parties import PARTIES, ROLES, party
 from caqes_docs.signatures.binding import DIFFERS, MATCHES, UNKNOWN, ExpectedSigner
 from caqes_docs.signatures.revisions import segment_problems
+
+if TYPE_CHECKING:
+    from caqes_docs.inputs.campaign import Campaign
 
 # pyHanko logs every untrusted certificate path as a warning with a traceback; the report says
 # it in French. Without this handler, an application that configures no logging would get
@@ -334,7 +337,7 @@ def verify_document(
     trust_roots: Iterable[str | Path | x509.Certificate] = (),
     issued: IssuedRecord | None = None,
     finess_ej: str | None = None,
-    campaign: Any = None,
+    campaign: Campaign | None = None,
     cpam: str | None = None,
     order: Iterable[str] | None = None,
 ) -> VerificationReport:
@@ -363,7 +366,7 @@ def expectations_for(
     name: str | Path,
     record: IssuedRecord | None,
     finess_ej: str | None,
-    campaign: Any,
+    campaign: Campaign | None,
     cpam: str | None,
     order: Iterable[str] | None,
 ) -> Expectations:
@@ -390,7 +393,7 @@ def expectations_for(
 
 
 @functools.cache
-def _bundled_campaign() -> Any:
+def _bundled_campaign() -> Campaign:
     """The bundled campaign, read once: reading its YAML costs more than a verification."""
     from caqes_docs.inputs.campaign import load_campaign
 
