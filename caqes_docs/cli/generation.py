@@ -121,13 +121,16 @@ def demo_command(sortie: Path) -> None:
         f"contrat(s) vérifiés avec trois signatures valides\n  registre {report.registry} : "
         f"{totals['complets']}/{totals['documents']} document(s) complet(s)"
     )
+    click.echo(f"  {len(report.bordereaux)} bordereau(x) de signature scellé(s) par l'ARS")
+    evaluation = report.evaluation
+    click.echo(
+        f"  évaluation 2023 : {len(evaluation.notified)} notification(s) dans "
+        f"{evaluation.out_dir}, {sum(r.ok for r in report.letters)} signée(s) par l'ARS"
+    )
     exchange = sortie / "en-ligne"
     portal = prepare_portal_demo(exchange, pki_from=sortie / "pki")
-    serve = (
-        "caqes serve"
-        if exchange.resolve() == DEMO_DATA_DIR.resolve()
-        else (f"caqes serve --data {exchange}")
-    )
+    default = exchange.resolve() == DEMO_DATA_DIR.resolve()
+    serve = "caqes serve" if default else f"caqes serve --data {exchange}"
     click.echo(
         f"\nPortail de démonstration (campagne à émettre et à faire signer en ligne) :\n"
         f"  {serve}    puis http://127.0.0.1:8000/\n"
@@ -135,8 +138,8 @@ def demo_command(sortie: Path) -> None:
         f"  certificats de test des parties : {sortie / 'pki'} (mot de passe dans "
         f"{sortie / 'pki' / 'mot-de-passe.txt'})"
     )
-    problems = [r.error for r in report.signatures if not r.ok]
-    problems += [o.message for o in report.received if not o.ok]
+    problems = [r.error for r in report.signatures + report.letters if not r.ok]
+    problems += [o.message for o in report.received if not o.ok] + report.bordereau_failures
     problems += [f"{Path(v.path).name} : {p}" for v in report.verified for p in v.problems]
     for problem in problems:
         click.echo(f"Erreur : {problem}", err=True)

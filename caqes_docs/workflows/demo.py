@@ -3,7 +3,8 @@
 The bundled targeting file (with a few deliberate mistakes) goes through the batch; a test
 PKI is created; each establishment signs its copy with its own certificate, then the CPAM,
 then the ARS countersigns them all with one key; after each round the returned copies are
-received into the registry; every copy is finally verified.
+received into the registry; every copy is finally verified. The year 2023 is then evaluated
+from the example results, and the ARS signs the notification letters.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from caqes_docs.signatures.pki import DemoPki, create_demo_pki
 from caqes_docs.signatures.signing import SignResult, load_p12, sign_documents
 from caqes_docs.signatures.verify import VerificationReport, verify_document
 from caqes_docs.workflows.batch import BatchReport, run_batch
+from caqes_docs.workflows.bordereau import IssuedBordereau, issue_missing
+from caqes_docs.workflows.evaluation import EvaluationReport, evaluate
 from caqes_docs.workflows.manifest import read_entry
 
 DEMO_PASSWORD = "demo-caqes"
 MARKER = ".caqes-demo"
 TARGETING = "ciblage-nouvelle-aquitaine-2022.xlsx"
 FINESS_EXTRACT = "finess-extrait.csv"
+RESULTS = "resultats-2023.xlsx"
 
 
 @dataclass
@@ -42,6 +46,10 @@ class DemoReport:
     verified: list[VerificationReport]
     status: StatusReport
     registry: Path
+    bordereaux: list[IssuedBordereau]
+    bordereau_failures: list[str]
+    evaluation: EvaluationReport
+    letters: list[SignResult]
 
 
 def example_establishments() -> list[tuple[str, str]]:
@@ -116,17 +124,42 @@ def run_demo(out: Path, step: Callable[[str], None] = lambda message: None) -> D
     copies = _copies(batch, out / "echanges")
     signatures: list[SignResult] = []
     received: list[ReceiveOutcome] = []
+    assert pki.ars is not None
+    ars = load_p12(pki.ars, DEMO_PASSWORD.encode())
     with Registry.open(registry_path) as registry:
         for role in ("ETAB", "CPAM", "ARS"):
             step(f"Signature {role} de {len(copies)} contrat(s), puis réception…")
             signatures += _sign_round(role, copies, pki, registry)
             received += receive(list(copies.values()), registry, [pki.root_certificate])
+        step("Bordereaux de signature des contrats complets, scellés par l'ARS…")
+        bordereaux, bordereau_failures = issue_missing(registry, ars, [pki.root_certificate])
         report = status(registry)
     step("Vérification des copies signées…")
     verified = [
         verify_document(copy, trust_roots=[pki.root_certificate]) for copy in copies.values()
     ]
-    return DemoReport(batch, signatures, received, verified, report, registry_path)
+    step("Évaluation 2023, puis signature des notifications d'intéressement par l'ARS…")
+    evaluation = evaluate(
+        examples / RESULTS, 2023, out_dir=out / "evaluation-2023", registry=registry_path
+    )
+    letters = sign_documents(
+        [record.letter_path for record in evaluation.notified if record.letter_path],
+        "ARS",
+        ars,
+        trust_roots=[pki.root_certificate],
+    )
+    return DemoReport(
+        batch,
+        signatures,
+        received,
+        verified,
+        report,
+        registry_path,
+        bordereaux,
+        bordereau_failures,
+        evaluation,
+        letters,
+    )
 
 
 def _sign_round(
