@@ -57,69 +57,7 @@ from caqes_docs.signatures.verify import verify_document
 
 # Tests that still fail: {test function: {reason: [parameter ids]}}; each becomes an xfail
 # (conftest_signers.pytest_collection_modifyitems). Remove an id when its test passes.
-KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
-    "test_receive_refuses_and_changes_nothing": {
-        "receive records it (issue 14, point 3)": [
-            "metadonnees-apres-signature/info@ARS",
-            "metadonnees-apres-signature/info@CPAM",
-            "metadonnees-apres-signature/info@ETAB",
-            "metadonnees-apres-signature/needappearances@ARS",
-            "metadonnees-apres-signature/needappearances@CPAM",
-            "metadonnees-apres-signature/needappearances@ETAB",
-        ],
-        "its own widget may grow over the text: any /Rect is accepted (issue 14, point 2)": [
-            "shadow/widget-etab-agrandi@ARS",
-            "shadow/widget-etab-agrandi@CPAM",
-            "shadow/widget-etab-agrandi@ETAB",
-        ],
-    },
-    "test_the_next_party_refuses_to_sign_and_writes_nothing": {
-        "sign_documents signs on top of it (issue 14, point 3)": [
-            "metadonnees-apres-signature/info@CPAM",
-            "metadonnees-apres-signature/info@ETAB",
-            "metadonnees-apres-signature/needappearances@CPAM",
-            "metadonnees-apres-signature/needappearances@ETAB",
-        ],
-        "its own widget may grow over the text: any /Rect is accepted (issue 14, point 2)": [
-            "shadow/widget-etab-agrandi@CPAM",
-            "shadow/widget-etab-agrandi@ETAB",
-        ],
-    },
-    "test_the_refusal_says_what_changed": {
-        "the refusal does not name what changed (issue 14, point 3)": [
-            "octets-non-signes/donnees-en-fin-de-fichier@ARS",
-            "octets-non-signes/flux-de-2-mo@ARS",
-        ],
-        "verify_document calls it valid (issue 14, point 3)": [
-            "metadonnees-apres-signature/info@ARS",
-            "metadonnees-apres-signature/needappearances@ARS",
-        ],
-    },
-    "test_the_verify_command_exits_non_zero_without_traceback": {
-        "caqes verify exits 0 (issue 14, point 3)": [
-            "metadonnees-apres-signature/info@ARS",
-            "metadonnees-apres-signature/needappearances@ARS",
-        ],
-        "its own widget may grow over the text: any /Rect is accepted (issue 14, point 2)": [
-            "shadow/widget-etab-agrandi@ARS",
-        ],
-    },
-    "test_verify_refuses": {
-        "verify_document calls it valid (issue 14, point 3)": [
-            "metadonnees-apres-signature/info@ARS",
-            "metadonnees-apres-signature/info@CPAM",
-            "metadonnees-apres-signature/info@ETAB",
-            "metadonnees-apres-signature/needappearances@ARS",
-            "metadonnees-apres-signature/needappearances@CPAM",
-            "metadonnees-apres-signature/needappearances@ETAB",
-        ],
-        "its own widget may grow over the text: any /Rect is accepted (issue 14, point 2)": [
-            "shadow/widget-etab-agrandi@ARS",
-            "shadow/widget-etab-agrandi@CPAM",
-            "shadow/widget-etab-agrandi@ETAB",
-        ],
-    },
-}
+KNOWN_GAPS: dict[str, dict[str, list[str]]] = {}
 
 
 def params(cases: list[Case], stages: tuple[str, ...] | None = None) -> list:  # type: ignore[type-arg]
