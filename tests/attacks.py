@@ -390,6 +390,44 @@ def big_stream(stage: Stage) -> bytes:
     )
 
 
+def _serialised(value: generic.PdfObject) -> bytes:
+    out = BytesIO()
+    value.write_to_stream(out)
+    return out.getvalue()
+
+
+def hand_revision(
+    data: bytes,
+    objects: dict[tuple[int, int], bytes] | None = None,
+    freed: tuple[tuple[int, int], ...] = (),
+) -> bytes:
+    """``data`` with one more revision written by hand: ``objects`` ((number, generation) →
+    body) and ``freed`` objects (marked free in the xref table, generation + 1)."""
+    reader = PdfFileReader(BytesIO(data), strict=False)
+    body, entries = b"", []
+    for (number, generation), content in (objects or {}).items():
+        offset = len(data) + len(body) + 1
+        body += b"\n%d %d obj\n%s\nendobj\n" % (number, generation, content)
+        entries.append((number, b"%010d %05d n " % (offset, generation)))
+    entries += [(number, b"%010d %05d f " % (0, generation + 1)) for number, generation in freed]
+    table = b"".join(b"%d 1\n%s\n" % (number, entry) for number, entry in sorted(entries))
+    trailer = generic.DictionaryObject(
+        {k: v for k, v in reader.trailer_view.items() if k in ("/Root", "/Info", "/ID", "/Size")}
+    )
+    trailer[_name("/Prev")] = generic.NumberObject(_last_startxref(data))
+    xref_at = len(data) + len(body)
+    return (
+        data
+        + body
+        + b"xref\n%strailer\n%s\nstartxref\n%d\n%%%%EOF\n"
+        % (
+            table,
+            _serialised(trailer),
+            xref_at,
+        )
+    )
+
+
 def deep_nesting(depth: int = 100_000) -> Attack:
     """A revision giving the last signed field a /V nested ``depth`` arrays deep.
 
@@ -398,8 +436,7 @@ def deep_nesting(depth: int = 100_000) -> Attack:
     """
 
     def attack(stage: Stage) -> bytes:
-        data = stage.signed
-        reader = PdfFileReader(BytesIO(data), strict=False)
+        reader = PdfFileReader(BytesIO(stage.signed), strict=False)
         ref = next(
             r
             for r in reader.root["/AcroForm"]["/Fields"]
@@ -407,32 +444,59 @@ def deep_nesting(depth: int = 100_000) -> Attack:
         )
         field_dict = generic.DictionaryObject(ref.get_object())
         field_dict[_name("/V")] = _name("/CaqesNesting")
-        out = BytesIO()
-        field_dict.write_to_stream(out)
-        body = out.getvalue().replace(b"/CaqesNesting", b"[" * depth + b"]" * depth)
-        offset = len(data) + 1
-        revision = b"\n%d %d obj\n%s\nendobj\n" % (ref.idnum, ref.generation, body)
-        xref_at = len(data) + len(revision)
-        trailer = generic.DictionaryObject(
-            {
-                key: value
-                for key, value in reader.trailer_view.items()
-                if key in ("/Root", "/Info", "/ID", "/Size")
-            }
-        )
-        trailer[_name("/Prev")] = generic.NumberObject(_last_startxref(data))
-        out = BytesIO()
-        trailer.write_to_stream(out)
-        xref = b"xref\n%d 1\n%010d %05d n \ntrailer\n%s\nstartxref\n%d\n%%%%EOF\n" % (
-            ref.idnum,
-            offset,
-            ref.generation,
-            out.getvalue(),
-            xref_at,
-        )
-        return data + revision + xref
+        nested = b"[" * depth + b"]" * depth
+        body = _serialised(field_dict).replace(b"/CaqesNesting", nested)
+        return hand_revision(stage.signed, {(ref.idnum, ref.generation): body})
 
     return attack
+
+
+def free_page_content(stage: Stage) -> bytes:
+    """A revision that only marks page 1's content stream free: the page shows blank. No
+    writer frees an object on purpose; the xref table is written by hand."""
+    reader = PdfFileReader(BytesIO(stage.signed), strict=False)
+    page = reader.root["/Pages"]["/Kids"][0]
+    contents = page.raw_get("/Contents")
+    if isinstance(contents, generic.ArrayObject):
+        contents = contents.raw_get(0)
+    return hand_revision(stage.signed, freed=((contents.idnum, contents.generation),))
+
+
+def skip_signed_revisions(stage: Stage) -> bytes:
+    """An overlay revision whose /Prev points to the issued revision's xref, skipping every
+    signature: the signed revisions stay in the file, unreachable."""
+    updated = append(stage.signed, overlay_page)
+    issued_xref = _last_startxref(stage.issued)
+    head, _, tail = updated.rpartition(b"/Prev")
+    return head + b"/Prev" + re.sub(rb"\d+", str(issued_xref).encode(), tail, count=1)
+
+
+def open_action(writer: IncrementalPdfFileWriter) -> None:
+    """A JavaScript action run when the document opens (the catalog's /OpenAction)."""
+    action = generic.DictionaryObject(
+        {
+            _name("/S"): _name("/JavaScript"),
+            _name("/JS"): generic.pdf_string("app.alert('Contrat résilié');"),
+        }
+    )
+    writer.root[_name("/OpenAction")] = writer.add_object(action)
+    writer.update_root()
+
+
+def repoint_signature(stage: Stage) -> bytes:
+    """The last signed field's /V pointed at a copy of its signature dictionary (same
+    /Contents, same /ByteRange, so the same signed bytes) in a revision that also puts an
+    overlay on page 1."""
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        ref = _field_ref(writer, FIELDS[stage.role])
+        field_dict = ref.get_object()
+        copy = generic.DictionaryObject(field_dict["/V"])
+        field_dict[_name("/V")] = writer.add_object(copy)
+        writer.mark_update(ref)
+        overlay_page(writer)
+
+    return append(stage.signed, change)
 
 
 # --- signature wrapping -------------------------------------------------------------------------
@@ -893,6 +957,10 @@ CASES: list[Case] = [
     Case(APPENDED, "revision-objet-non-reference", after(unreferenced_object)),
     Case(APPENDED, "revision-non-liee", unlinked_update),
     Case(APPENDED, "flux-de-2-mo", big_stream),
+    Case(APPENDED, "revision-sautant-les-signatures", skip_signed_revisions),
+    Case(ISA, "contenu-page-1-libere", free_page_content),
+    Case(ISA, "javascript-a-l-ouverture", after(open_action)),
+    Case(USF, "dictionnaire-de-signature-recopie", repoint_signature),
     Case(
         APPENDED,
         "donnees-en-fin-de-fichier",
