@@ -53,9 +53,6 @@ class FieldSettings(Model):
 
 class SignatureSettings(Model):
     order: list[str] = Field(list(ROLES), alias="ordre")
-    certificates: dict[str, str] = Field(
-        {"ETAB": "{finess_ej}", "CPAM": "CPAM", "ARS": "ARS"}, alias="certificats"
-    )
     fields: FieldSettings = Field(default_factory=FieldSettings, alias="champs")
     # How each party's certificate is recognised (caqes_docs/signatures/binding.py).
     identities: IdentitySettings = Field(default_factory=IdentitySettings, alias="identites")
