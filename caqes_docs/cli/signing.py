@@ -110,7 +110,7 @@ def describe_verification(report: VerificationReport, trust_checked: bool = True
 
     signed = sum(sig.status == SIGNED for sig in report.signatures)
     verdict_line = f"{Path(report.path).name} : {verdict(report, trust_checked)}"
-    lines = [f"{verdict_line} — {signed}/3 signatures"]
+    lines = [f"{verdict_line} — {signed}/{len(report.signatures)} signatures"]
     indent = " " * 7
 
     def add(text: str, first: str = indent) -> None:
