@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from caqes_docs.cli.common import ANY_FILE, CONTEXT, DIRECTORY, EXISTING_FILE, REGISTRY_OPTION
+from caqes_docs.cli.signing import (
+    TRUSTED_LIST_OPTION,
+    TRUSTED_LIST_SIGNER_OPTION,
+    trusted_lists_from,
+)
 from caqes_docs.parties import ROLES
 
 if TYPE_CHECKING:
@@ -62,22 +67,30 @@ OUT_DIR = click.option(
     envvar="CAQES_TRUST_ROOTS", show_envvar=True,
     help="Certificat racine de confiance (PEM ou DER) ; option répétable.",
 )  # fmt: skip
+@TRUSTED_LIST_OPTION
+@TRUSTED_LIST_SIGNER_OPTION
 @REGISTRY_OPTION
 def receive_command(
-    fichiers: tuple[Path, ...], racines: tuple[Path, ...], registre: Path | None
+    fichiers: tuple[Path, ...],
+    racines: tuple[Path, ...],
+    registre: Path | None,
+    listes_confiance: tuple[Path, ...] = (),
+    signataires_listes: tuple[Path, ...] = (),
 ) -> None:
     """Enregistre les PDF signés renvoyés par l'établissement, la CPAM ou l'ARS.
 
     Chaque FICHIER est reconnu par la version émise qu'il prolonge ; ses signatures sont
     vérifiées et les nouvelles enregistrées, la copie la plus complète est gardée à côté du
     PDF émis (X.signe.pdf). Un fichier douteux est refusé sans rien modifier ; le statut de
-    sortie vaut alors 1.
+    sortie vaut alors 1. Avec --trusted-list, la qualification de chaque signature est dite
+    (et exigée pour les parties que la campagne désigne).
     """
     from caqes_docs.registry.lifecycle import REFUSED, receive
     from caqes_docs.registry.store import Registry
 
+    lists = trusted_lists_from(listes_confiance, signataires_listes)
     with Registry.open(registre, create=False) as registry:
-        outcomes = receive(fichiers, registry, racines)
+        outcomes = receive(fichiers, registry, racines, lists)
     for outcome in outcomes:
         what = f"{outcome.reference} {outcome.document} : " if outcome.reference else ""
         line = f"{outcome.path.name} : {what}{outcome.message}"
@@ -85,6 +98,8 @@ def receive_command(
             click.echo(f"Refusé : {line}", err=True)
         else:
             click.echo(line)
+        for role, qualification in outcome.qualifications:
+            click.echo(f"  {role:<4} {qualification}")
     refused = sum(1 for outcome in outcomes if outcome.status == REFUSED)
     click.echo(f"{len(outcomes) - refused} fichier(s) pris en compte, {refused} refusé(s).")
     if refused:

@@ -27,6 +27,17 @@ TRUST_OPTION = click.option(
     envvar="CAQES_TRUST_ROOTS", show_envvar=True,
     help="Certificat racine de confiance (PEM ou DER) ; répétable.",
 )  # fmt: skip
+TRUSTED_LIST_OPTION = click.option(
+    "--trusted-list", "listes_confiance", multiple=True, type=EXISTING_FILE, metavar="FICHIER",
+    help="Liste de confiance européenne (XML ETSI TS 119 612 : liste d'un État ou liste des "
+    "listes), lue hors ligne : dit si chaque certificat est qualifié ; répétable.",
+)  # fmt: skip
+TRUSTED_LIST_SIGNER_OPTION = click.option(
+    "--trusted-list-signer", "signataires_listes", multiple=True, type=EXISTING_FILE,
+    metavar="FICHIER",
+    help="Certificat attendu du signataire des listes de confiance (PEM ou DER) ; sans lui, "
+    "la liste des listes doit être signée par la Commission européenne ; répétable.",
+)  # fmt: skip
 CAMPAIGN_OPTION = click.option(
     "--campaign", "campagne", type=EXISTING_FILE, metavar="FICHIER",
     help="Campagne (ordre des signatures, règles des certificats).",
@@ -68,9 +79,19 @@ SIGNATURE_KEYS = {
     "certification": "certification",
     "party_match": "certificat_de_la_partie",
     "expected_identity": "identite_attendue",
+    "qualification": "qualification",
     "problems": "problemes",
     "time": "date",
 }
+
+
+def trusted_lists_from(lists: tuple[Path, ...], signers: tuple[Path, ...]) -> Any:
+    """The trusted lists given with --trusted-list (None without), each signature checked."""
+    if not lists:
+        return None
+    from caqes_docs.signatures.qualified import load_trusted_lists
+
+    return load_trusted_lists(lists, signers)
 
 
 def _french_keys(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,7 +127,7 @@ def describe_verification(report: VerificationReport, trust_checked: bool = True
     import textwrap
 
     from caqes_docs.files import local_time
-    from caqes_docs.signatures.verify import SIGNED
+    from caqes_docs.signatures.verify import NOT_CHECKED, SIGNED
 
     signed = sum(sig.status == SIGNED for sig in report.signatures)
     verdict_line = f"{Path(report.path).name} : {verdict(report, trust_checked)}"
@@ -126,6 +147,8 @@ def describe_verification(report: VerificationReport, trust_checked: bool = True
         integrity = "intègre" if sig.intact else "ALTÉRÉE"
         add(f"{integrity} ; confiance : {sig.trust} ; certificat : {sig.party_match}")
         add(f"modifications après : {sig.modification_level}")
+        if sig.qualification and sig.qualification != NOT_CHECKED:
+            add(f"qualification : {sig.qualification}")
         for problem in sig.problems:
             add(f"! {problem}")
     lines.append(f"  document émis : {report.issued}")
@@ -264,6 +287,8 @@ def sign_command(
     help="manifest.json d'une campagne (caqes batch).",
 )  # fmt: skip
 @CAMPAIGN_OPTION
+@TRUSTED_LIST_OPTION
+@TRUSTED_LIST_SIGNER_OPTION
 @click.option(
     "--registry", "registre", type=EXISTING_FILE, metavar="FICHIER",
     help="Registre des contrats : retrouve la version émise d'un fichier reçu sans sa fiche.",
@@ -284,14 +309,17 @@ def verify_command(
     en_json: bool,
     registre: Path | None = None,
     bordereau: bool = False,
+    listes_confiance: tuple[Path, ...] = (),
+    signataires_listes: tuple[Path, ...] = (),
 ) -> None:
     """Vérifie les signatures de chaque FICHIER PDF.
 
     Pour chacun des trois champs : signé ou en attente, signataire, date, intégrité,
     confiance, modifications après la signature, correspondance du certificat avec la partie,
     et identité avec le document émis. Sans --trust, la confiance dans les certificats n'est
-    pas vérifiée : le statut vaut alors 1, sauf avec --no-trust-check. Statut 0 seulement si
-    tout est valide.
+    pas vérifiée : le statut vaut alors 1, sauf avec --no-trust-check. Avec --trusted-list,
+    chaque certificat est dit qualifié (signature ou cachet) ou non à la date de signature ;
+    la campagne peut l'exiger par partie. Statut 0 seulement si tout est valide.
     """
     input_errors_are_unreadable()
     import json
@@ -313,6 +341,7 @@ def verify_command(
     from caqes_docs.registry.store import Registry
 
     campaign = load_campaign(campagne)
+    lists = trusted_lists_from(listes_confiance, signataires_listes)
     reports, unreadable = [], 0
     with contextlib.ExitStack() as stack:
         registry = stack.enter_context(Registry.open(registre, create=False)) if registre else None
@@ -320,14 +349,17 @@ def verify_command(
             # One unreadable or forged file is reported; the others are still verified.
             try:
                 if registry is not None:
-                    reports.append(verify_with_registry(path, registry, confiance))
+                    reports.append(verify_with_registry(path, registry, confiance, lists))
                     continue
                 issued = IssuedRecord.from_digest(empreinte) if empreinte else None
                 if manifest:
                     issued = issued_from_manifest(manifest, path)
                 reports.append(
-                    verify_document(path, trust_roots=confiance, issued=issued, campaign=campaign)
-                )
+                    verify_document(
+                        path, trust_roots=confiance, issued=issued, campaign=campaign,
+                        trusted_lists=lists,
+                    )
+                )  # fmt: skip
             except CaqesError as exc:
                 click.echo(f"Erreur : {exc}", err=True)
                 unreadable += 1

@@ -56,12 +56,23 @@ class SignatureSettings(Model):
     fields: FieldSettings = Field(default_factory=FieldSettings, alias="champs")
     # How each party's certificate is recognised (caqes_docs/signatures/binding.py).
     identities: IdentitySettings = Field(default_factory=IdentitySettings, alias="identites")
+    # Parties whose certificate must be qualified (eIDAS) per the trusted lists given to
+    # verify/receive/sign (caqes_docs/signatures/qualified.py), e.g. {CPAM: true, ARS: true}.
+    qualified: dict[str, bool] = Field(default_factory=dict, alias="qualifiee")
 
     @model_validator(mode="after")
     def _roles(self) -> SignatureSettings:
         if sorted(self.order) != sorted(ROLES):
             raise ValueError(f"ordre : les trois parties {', '.join(ROLES)} chacune une fois")
+        unknown = sorted(set(self.qualified) - set(ROLES))
+        if unknown:
+            raise ValueError(
+                f"qualifiee : partie inconnue {', '.join(unknown)} ({', '.join(ROLES)})"
+            )
         return self
+
+    def qualified_roles(self) -> frozenset[str]:
+        return frozenset(role for role, required in self.qualified.items() if required)
 
 
 class ReminderSettings(Model):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from caqes_docs.inputs.campaign import Campaign
     from caqes_docs.inputs.models import Contract
+    from caqes_docs.signatures.qualified import TrustedLists
     from caqes_docs.signatures.verify import VerificationReport
 
 # Receiving, amending and terminating import pyHanko, docxtpl and LibreOffice's driver inside
@@ -70,6 +71,8 @@ class ReceiveOutcome:
     document: str | None = None
     new_parties: tuple[str, ...] = ()
     complete: bool = False
+    qualifications: tuple[tuple[str, str], ...] = ()
+    """(party, « qualifiée (signature) » / « non qualifiée : … ») when trusted lists were given."""
 
     @property
     def ok(self) -> bool:
@@ -89,8 +92,10 @@ def receive(
     paths: Iterable[str | Path],
     registry: Registry,
     trust_roots: Sequence[str | Path | x509.Certificate],
+    trusted_lists: TrustedLists | None = None,
 ) -> list[ReceiveOutcome]:
-    """Take in each PDF; a refused file is reported and the others still go on."""
+    """Take in each PDF; a refused file is reported and the others still go on.
+    ``trusted_lists`` (signatures/qualified.py) say whether each certificate is qualified."""
     from asn1crypto import x509
 
     from caqes_docs.signatures.verify import load_trust_roots
@@ -105,10 +110,15 @@ def receive(
         root if isinstance(root, x509.Certificate) else load_trust_roots([root])[0]
         for root in trust_roots
     ]
-    return [_receive_one(Path(path), registry, roots) for path in paths]
+    return [_receive_one(Path(path), registry, roots, trusted_lists) for path in paths]
 
 
-def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) -> ReceiveOutcome:
+def _receive_one(
+    path: Path,
+    registry: Registry,
+    roots: list[x509.Certificate],
+    trusted_lists: TrustedLists | None = None,
+) -> ReceiveOutcome:
     from caqes_docs.signatures.verify import SIGNED as FIELD_SIGNED
 
     try:
@@ -124,7 +134,7 @@ def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) 
         )
     contract = registry.contract(document.reference)
     try:
-        report = _verify(path, document, contract, roots)
+        report = _verify(path, document, contract, roots, trusted_lists)
     except CaqesError as exc:
         return _identified(path, document, REFUSED, str(exc))
     if not report.ok:
@@ -147,7 +157,10 @@ def _receive_one(path: Path, registry: Registry, roots: list[x509.Certificate]) 
             outcome = _record(path, data, registry, document, signed, contract.signing_order())
     except _Refused as refusal:
         return _identified(path, document, REFUSED, str(refusal))
-    return outcome
+    if trusted_lists is None:
+        return outcome
+    found = tuple((sig.role, sig.qualification) for sig in report.signatures if sig.qualification)
+    return replace(outcome, qualifications=found)
 
 
 def _changed_since(path: Path, data: bytes) -> bool:
@@ -179,7 +192,11 @@ def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
 
 
 def _verify(
-    path: Path, document: DocumentRecord, contract: ContractRecord, roots: list[x509.Certificate]
+    path: Path,
+    document: DocumentRecord,
+    contract: ContractRecord,
+    roots: list[x509.Certificate],
+    trusted_lists: TrustedLists | None = None,
 ) -> VerificationReport:
     """What ``verify`` says of ``path`` against the registered issue of ``document``: its
     record, its contract's campaign, FINESS and CPAM (each party's certificate is bound to
@@ -202,11 +219,15 @@ def _verify(
         campaign=campaign,
         cpam=contract.current_version.contract().cpam.name,
         order=contract.signing_order(),
+        trusted_lists=trusted_lists,
     )
 
 
 def verify_with_registry(
-    path: str | Path, registry: Registry, trust_roots: Sequence[str | Path | x509.Certificate]
+    path: str | Path,
+    registry: Registry,
+    trust_roots: Sequence[str | Path | x509.Certificate],
+    trusted_lists: TrustedLists | None = None,
 ) -> VerificationReport:
     """``verify`` for a file that may come without its issued record (received by mail): the
     registry finds the issue it extends; a file it does not know is verified as it is, and
@@ -221,8 +242,8 @@ def verify_with_registry(
         raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None
     document = registry.document_extended_by(data)
     if document is None:
-        return verify_document(path, trust_roots=roots)
-    return _verify(path, document, registry.contract(document.reference), roots)
+        return verify_document(path, trust_roots=roots, trusted_lists=trusted_lists)
+    return _verify(path, document, registry.contract(document.reference), roots, trusted_lists)
 
 
 def _problems(report: VerificationReport) -> str:

@@ -52,6 +52,7 @@ from caqes_docs.errors import VerificationError
 from caqes_docs.issued import IssuedRecord, read_issued_record
 from caqes_docs.parties import PARTIES, ROLES, party
 from caqes_docs.signatures.binding import DIFFERS, MATCHES, UNKNOWN, ExpectedSigner
+from caqes_docs.signatures.qualified import TrustedLists, is_qualified, qualification
 from caqes_docs.signatures.revisions import segment_problems
 
 if TYPE_CHECKING:
@@ -233,6 +234,8 @@ class SignatureReport:
     certification: bool | None = None
     party_match: str | None = None
     expected_identity: str | None = None
+    qualification: str | None = None
+    """« qualifiée (signature) » or « (cachet) », « non qualifiée : … », « non vérifiée »."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -329,6 +332,9 @@ class Expectations:
     finess_source: str | None = None
     render_check: bool = True
     """Compare the rendered pages of the issued and signed revisions (defence in depth)."""
+    trusted_lists: TrustedLists | None = None
+    qualified_roles: frozenset[str] = frozenset()
+    """Parties whose certificate the campaign requires qualified (per ``trusted_lists``)."""
 
 
 def verify_document(
@@ -340,6 +346,7 @@ def verify_document(
     campaign: Campaign | None = None,
     cpam: str | None = None,
     order: Iterable[str] | None = None,
+    trusted_lists: TrustedLists | None = None,
 ) -> VerificationReport:
     """Verify ``path``: every party's field, every stretch of revisions, every byte.
 
@@ -348,7 +355,8 @@ def verify_document(
     binds the establishment comes from ``finess_ej``, else the record, else the PDF Keywords;
     ``campaign`` (default: the bundled one) says how each party's certificate is recognised
     and the signing order (``order`` overrides it); ``cpam`` is the name of the contract's
-    CPAM when known.
+    CPAM when known. ``trusted_lists`` (qualified.load_trusted_lists) say whether each
+    certificate is qualified; without them qualification is "non vérifiée".
     """
     path = Path(path)
     try:
@@ -358,6 +366,7 @@ def verify_document(
     roots = load_trust_roots(trust_roots)
     record = issued if issued is not None else read_issued_record(path)
     expectations = expectations_for(data, path, record, finess_ej, campaign, cpam, order)
+    expectations = dataclasses.replace(expectations, trusted_lists=trusted_lists)
     return asyncio.run(check_document(data, path, roots, expectations))
 
 
@@ -389,6 +398,7 @@ def expectations_for(
         order=tuple(order) if order is not None else tuple(campaign.signature.order),
         finess_ej=finess,
         finess_source=source,
+        qualified_roles=campaign.signature.qualified_roles(),
     )
 
 
@@ -547,6 +557,18 @@ async def _judge_signature(
     elif report.party_match == UNKNOWN:
         report.problems.append(
             f"partie du certificat non vérifiable : {report.expected_identity or 'règle absente'}"
+        )
+    # At the timestamp's time when there is one, else at the time the signer claims.
+    report.qualification = await qualification(
+        expect.trusted_lists,
+        certificate,
+        signature.other_embedded_certs,
+        report.timestamp_time or report.signing_time,
+    )
+    if report.role in expect.qualified_roles and not is_qualified(report.qualification):
+        report.problems.append(
+            f"la campagne exige un certificat qualifié pour la partie {report.party} : "
+            f"{report.qualification}"
         )
 
 
