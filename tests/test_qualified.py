@@ -50,6 +50,7 @@ from caqes_docs.signatures.qualified import (
     QUALIFIED_ESIG,
     load_trusted_lists,
 )
+from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.signatures.verify import verify_document
 
 ESIG, ESEAL = "ForeSignatures", "ForeSeals"
@@ -487,3 +488,41 @@ def test_receive_command_prints_each_qualification(strict_world, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"ETAB {QUALIFIED_ESIG}" in result.output
     assert f"CPAM {QUALIFIED_ESIG}" in result.output
+
+
+# --- sign ---------------------------------------------------------------------------------------
+
+
+def test_sign_refuses_what_the_campaign_requires_qualified(tmp_path, demo_pki, demo_signers):
+    campaign = requiring({"ETAB": True})
+    other = _write(tmp_path, "other.xml", trusted_list(_der(_operator("Autre AC")[1])))
+    unlisted = load_trusted_lists([other], [operator_pem(tmp_path)])
+    listed_xml = _write(tmp_path, "tl.xml", trusted_list(demo_root_der(demo_pki)))
+    listed = load_trusted_lists([listed_xml], [operator_pem(tmp_path)])
+    roots = [demo_pki.root_certificate]
+
+    # The signer's own certificate.
+    fresh = build_stand_in_contract(tmp_path, "frais")
+    out = tmp_path / "frais-etab.pdf"
+    (result,) = sign_documents(
+        [fresh], "ETAB", demo_signers["ETAB"], output=out, trust_roots=roots,
+        campaign=campaign, trusted_lists=unlisted,
+    )  # fmt: skip
+    assert not result.ok and "exige un certificat qualifié" in result.error
+    assert not out.exists()
+
+    # An earlier signature, when countersigning.
+    signed = build_stand_in_contract(tmp_path, "signe", content=signed_stand_in(("ETAB",)))
+    out = tmp_path / "signe-cpam.pdf"
+    for lists in (unlisted, None):
+        (result,) = sign_documents(
+            [signed], "CPAM", demo_signers["CPAM"], output=out, trust_roots=roots,
+            campaign=campaign, trusted_lists=lists,
+        )  # fmt: skip
+        assert not result.ok and "exige un certificat qualifié" in result.error
+        assert not out.exists()
+    (result,) = sign_documents(
+        [signed], "CPAM", demo_signers["CPAM"], output=out, trust_roots=roots,
+        campaign=campaign, trusted_lists=listed,
+    )  # fmt: skip
+    assert result.ok, result.error

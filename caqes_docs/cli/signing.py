@@ -223,6 +223,8 @@ def _signer(
 @click.option("--tsa", metavar="URL", help="Adresse du service d'horodatage (RFC 3161).")
 @TRUST_OPTION
 @CAMPAIGN_OPTION
+@TRUSTED_LIST_OPTION
+@TRUSTED_LIST_SIGNER_OPTION
 @click.option(
     "-o", "--output", "sortie", type=ANY_FILE, metavar="FICHIER",
     help="PDF signé à écrire (un seul FICHIER) ; par défaut X.signe-<partie>.pdf à côté de X.pdf.",
@@ -241,6 +243,8 @@ def sign_command(
     confiance: tuple[Path, ...],
     campagne: Path | None,
     sortie: Path | None,
+    listes_confiance: tuple[Path, ...] = (),
+    signataires_listes: tuple[Path, ...] = (),
 ) -> None:
     """Signe le champ de la partie --role dans chaque FICHIER PDF.
 
@@ -254,11 +258,13 @@ def sign_command(
     from caqes_docs.signatures.signing import sign_documents, validation_context_for
 
     campaign = load_campaign(campagne)
+    lists = trusted_lists_from(listes_confiance, signataires_listes)
     context = validation_context_for(list(confiance)) if niveau in ("B-LT", "B-LTA") else None
     with _signer(p12, password_file, pkcs11_module, pkcs11_token, pkcs11_key, pin_file) as signer:
         results = sign_documents(
             fichiers, role, signer, level=niveau, tsa_url=tsa, output=sortie,
             validation_context=context, trust_roots=confiance, campaign=campaign,
+            trusted_lists=lists,
         )  # fmt: skip
     for result in results:
         if result.ok:

@@ -20,7 +20,7 @@ import hashlib
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from io import BytesIO
@@ -66,6 +66,7 @@ from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
 from caqes_docs.parties import ROLES, party
 from caqes_docs.signatures._pyhanko_compat import with_pades_attributes
 from caqes_docs.signatures.binding import MATCHES
+from caqes_docs.signatures.qualified import TrustedLists, is_qualified, qualification
 from caqes_docs.signatures.verify import (
     SIGNED,
     VerificationReport,
@@ -333,6 +334,7 @@ class _Job:
     roots: list[asn1_x509.Certificate]
     campaign: Campaign | None
     cpam: str | None
+    trusted_lists: TrustedLists | None = None
 
 
 TrustRoot = str | Path | asn1_x509.Certificate
@@ -365,6 +367,7 @@ def sign_documents(
     trust_roots: Sequence[TrustRoot] = (),
     campaign: Campaign | None = None,
     cpam: str | None = None,
+    trusted_lists: TrustedLists | None = None,
 ) -> list[SignResult]:
     """Sign the field of ``role`` in each PDF of ``paths``, one result per file.
 
@@ -381,15 +384,19 @@ def sign_documents(
     ``trust_roots`` and bound to its party; the signer's own certificate must be the one of
     ``role`` for that contract (``campaign``, default the bundled one, says how parties are
     recognised and the order; ``order`` overrides it; ``cpam`` names the contract's CPAM when
-    known). A file that cannot be signed gets a failed result and nothing is written; the
-    other files are still signed. Arguments that make every file fail raise SigningError.
+    known; ``trusted_lists`` say which certificates are qualified, for the parties the
+    campaign requires so, the signer included). A file that cannot be signed gets a failed
+    result and nothing is written; the other files are still signed. Arguments that make
+    every file fail raise SigningError.
     The validation context's network sessions are released when the call returns.
     """
     paths = [Path(path) for path in paths]
     order = tuple(order) if order is not None else None
     _check_arguments(paths, role, level, tsa_url, output, order, issued, validation_context)
     roots = _roots(trust_roots)
-    job_options = {"roots": roots, "campaign": campaign, "cpam": cpam}
+    job_options = {
+        "roots": roots, "campaign": campaign, "cpam": cpam, "trusted_lists": trusted_lists,
+    }  # fmt: skip
     return asyncio.run(
         _sign_all(
             paths, role, signer, level, tsa_url, output, order, issued, validation_context,
@@ -549,6 +556,7 @@ async def _check_before_signing(path: Path, data: bytes, record: IssuedRecord, j
     """The file as ``verify`` sees it must hold, the field of ``job.role`` be next, and the
     signer's certificate be the one of that party for this contract."""
     expect = expectations_for(data, path, record, None, job.campaign, job.cpam, job.order)
+    expect = replace(expect, trusted_lists=job.trusted_lists)
     try:
         report = await check_document(data, path, job.roots, expect)
     except VerificationError as exc:
@@ -572,6 +580,14 @@ async def _check_before_signing(path: Path, data: bytes, record: IssuedRecord, j
             f"n'est pas celui de la partie {party(job.role).name} de ce document (attendu : "
             f"{expected.describe() if expected else 'règle absente'})"
         )
+    if job.role in expect.qualified_roles:
+        others = list(job.signer.cert_registry or ())
+        verdict = await qualification(job.trusted_lists, certificate, others, datetime.now(UTC))
+        if not is_qualified(verdict):
+            raise SigningError(
+                f"{path} : la campagne exige un certificat qualifié pour la partie "
+                f"{party(job.role).name} : {verdict}"
+            )
     return job.role == roles[0]
 
 
