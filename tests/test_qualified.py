@@ -301,10 +301,26 @@ def test_tampered_list_is_refused(tmp_path, demo_pki):
     assert "liste de confiance refusée (signature XML" in _one_line(exc, tl)
 
 
+_TSL = b'<TrustServiceStatusList xmlns="http://uri.etsi.org/02231/v2#">'
+_LAUGHS = b"".join(
+    b'<!ENTITY l%d "%s">' % (n, f"&l{n - 1};".encode() * 10 if n else b"lol") for n in range(10)
+)
+
+
 @pytest.mark.parametrize(
     "content",
-    [b"<TrustServiceStatusList><unclosed>", b"\xff\xfe garbage", b"", b"<a/>" + b" " * 10],
-    ids=["malformed", "binary", "empty", "not-a-list"],
+    [
+        b"<TrustServiceStatusList><unclosed>",
+        b"\xff\xfe garbage",
+        b"",
+        b"<a/>" + b" " * 10,
+        b"<!DOCTYPE t [" + _LAUGHS + b"]>" + _TSL + b"&l9;</TrustServiceStatusList>",
+        b'<!DOCTYPE t [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        + _TSL
+        + b"&e;</TrustServiceStatusList>",
+        b"<a>" * 100_000 + b"</a>" * 100_000,
+    ],
+    ids=["malformed", "binary", "empty", "not-a-list", "billion-laughs", "external-entity", "deep"],
 )
 def test_malformed_list_is_one_line(tmp_path, content):
     tl = _write(tmp_path, "tl.xml", content)
