@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.errors import VerificationError
-from caqes_docs.files import write_json
+from caqes_docs.files import system_reason, write_json
 
 SIDECAR_SUFFIX = ".emission.json"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -98,7 +98,7 @@ class IssuedRecord:
             with open(pdf, "rb") as handle:
                 head = handle.read(self.size or 0)
         except OSError as exc:
-            raise VerificationError(f"{pdf} : lecture impossible ({exc.strerror or exc})") from None
+            raise VerificationError(f"{pdf} : lecture impossible ({system_reason(exc)})") from None
         if len(head) != self.size or hashlib.sha256(head).hexdigest() != self.sha256:
             raise VerificationError(f"{pdf} : le fichier ne correspond pas à sa fiche d'émission")
 

@@ -149,7 +149,9 @@ def assemble(
             _build_revision(writer, parts, readers, metadata, placements, moment)
             writer.write(out)
         except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise ConversionError(f"{parts[0].name} : assemblage impossible ({exc})") from exc
+            raise ConversionError(
+                f"{parts[0].name} : assemblage impossible (structure PDF inattendue)"
+            ) from exc
         if _dates_agree(writer):
             return out.getvalue()
     raise ConversionError("dates de modification incohérentes entre Info et XMP")
@@ -166,7 +168,7 @@ def _open(part: Part) -> PdfFileReader:
             )
         return reader
     except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
+        raise ConversionError(f"{part.name} : PDF illisible (structure PDF inattendue)") from exc
 
 
 def _build_revision(
@@ -186,7 +188,9 @@ def _build_revision(
         try:
             pages = _import_pages(writer, reader)
         except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise ConversionError(f"{part.name} : PDF illisible ({exc})") from exc
+            raise ConversionError(
+                f"{part.name} : PDF illisible (structure PDF inattendue)"
+            ) from exc
         first_pages.append(pages[0])
         fonts.extend(_page_fonts(page.get_object() for page in pages))
     _make_subset_names_unique(fonts, taken - {""})
@@ -224,7 +228,7 @@ def add_signature_fields(
             append_signature_field(writer, spec)
         except (PdfError, ValueError, KeyError) as exc:
             raise SignatureFieldError(
-                f"champ « {placement.name} » impossible à créer ({exc})"
+                f"champ « {placement.name} » impossible à créer (structure PDF inattendue)"
             ) from exc
 
 

@@ -57,7 +57,7 @@ from pathlib import Path
 from queue import Queue
 
 from caqes_docs.errors import ConversionError
-from caqes_docs.files import atomic_path
+from caqes_docs.files import atomic_path, system_reason
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -157,8 +157,10 @@ def _docx_problem(path: Path) -> str | None:
             archive.getinfo("word/document.xml")
     except KeyError:
         return "document Word (.docx) invalide : word/document.xml absent"
-    except (zipfile.BadZipFile, OSError) as exc:
-        return f"document Word (.docx) illisible ({exc})"
+    except OSError as exc:
+        return f"document Word (.docx) illisible ({system_reason(exc)})"
+    except zipfile.BadZipFile:
+        return "document Word (.docx) illisible (ce n'est pas une archive .docx valide)"
     return None
 
 

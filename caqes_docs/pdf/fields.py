@@ -120,7 +120,9 @@ def find_anchors(
         try:
             document = pdfium.PdfDocument(pdf)
         except pdfium.PdfiumError as exc:
-            raise SignatureFieldError(f"{source} : PDF illisible ({exc})") from exc
+            raise SignatureFieldError(
+                f"{source} : PDF illisible (PDFium ne peut pas le lire)"
+            ) from exc
         try:
             count = len(document)
             start = count - 1 if last_page is None else min(last_page, count - 1)
@@ -129,7 +131,9 @@ def find_anchors(
                 if all(found.values()):
                     break
         except pdfium.PdfiumError as exc:
-            raise SignatureFieldError(f"{source} : PDF illisible ({exc})") from exc
+            raise SignatureFieldError(
+                f"{source} : PDF illisible (PDFium ne peut pas le lire)"
+            ) from exc
         finally:
             document.close()
     for anchor, boxes in found.items():

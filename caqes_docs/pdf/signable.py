@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from caqes_docs.errors import CaqesError
-from caqes_docs.files import write_bytes
+from caqes_docs.files import system_reason, write_bytes
 from caqes_docs.issued import IssuedRecord, write_issued_record
 from caqes_docs.parties import ANCHORS
 from caqes_docs.pdf.assemble import DocumentMetadata, Part, assemble
@@ -201,7 +201,9 @@ def _finish(pending: _Pending) -> JobResult:
     except CaqesError as exc:
         return JobResult(job, str(exc), cpu_ms=cpu)
     except OSError as exc:
-        return JobResult(job, f"{job.output} : écriture impossible ({exc})", cpu_ms=cpu)
+        return JobResult(
+            job, f"{job.output} : écriture impossible ({system_reason(exc)})", cpu_ms=cpu
+        )
     finally:
         for task in pending.tasks:
             task.target.unlink(missing_ok=True)

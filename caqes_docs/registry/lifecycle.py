@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
-from caqes_docs.files import write_bytes, write_json
+from caqes_docs.files import system_reason, write_bytes, write_json
 from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path
 from caqes_docs.parties import ROLES
 from caqes_docs.registry.evaluations import EvaluationRecord, evaluations, export_evaluations
@@ -124,7 +124,7 @@ def _receive_one(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return ReceiveOutcome(path, REFUSED, f"lecture impossible ({exc.strerror or exc})")
+        return ReceiveOutcome(path, REFUSED, f"lecture impossible ({system_reason(exc)})")
     document = registry.document_extended_by(data)
     if document is None:
         return ReceiveOutcome(path, REFUSED, _unknown_document(path, data, registry))
@@ -239,7 +239,7 @@ def verify_with_registry(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(f"lecture impossible ({exc.strerror or exc})", file=path) from None
+        raise InputError(f"lecture impossible ({system_reason(exc)})", file=path) from None
     document = registry.document_extended_by(data)
     if document is None:
         return verify_document(path, trust_roots=roots, trusted_lists=trusted_lists)
@@ -289,7 +289,7 @@ def _record(
         write_bytes(target, data)
     except OSError as exc:
         raise _Refused(
-            f"{target} : copie signée impossible à écrire ({exc.strerror or exc})"
+            f"{target} : copie signée impossible à écrire ({system_reason(exc)})"
         ) from None
     registry.add_signatures(document, new, target, path.name)
     complete = not missing_parties(list(recorded) + [sig.party for sig in new], order)

@@ -36,6 +36,7 @@ from pyhanko.sign.validation.qualified.tsp import QcCertType, TSPRegistry, TSPTr
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
 from caqes_docs.errors import InputError
+from caqes_docs.files import system_reason
 
 QUALIFIED_ESIG = "qualifiée (signature)"
 QUALIFIED_ESEAL = "qualifiée (cachet)"
@@ -152,7 +153,7 @@ def _read(path: Path) -> str:
         return path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError(
-            f"liste de confiance illisible ({exc.strerror or exc})", file=path
+            f"liste de confiance illisible ({system_reason(exc)})", file=path
         ) from None
     except UnicodeDecodeError:
         raise InputError("liste de confiance illisible (pas du XML en UTF-8)", file=path) from None

@@ -61,7 +61,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from caqes_docs.errors import CaqesError, SigningError, VerificationError
-from caqes_docs.files import write_bytes
+from caqes_docs.files import system_reason, write_bytes
 from caqes_docs.issued import IssuedRecord, read_issued_record, sidecar_path
 from caqes_docs.parties import ROLES, party
 from caqes_docs.signatures._pyhanko_compat import with_pades_attributes
@@ -141,7 +141,7 @@ def load_p12(path: str | Path, password: bytes | None) -> Signer:
     try:
         blob = path.read_bytes()
     except OSError as exc:
-        raise SigningError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
+        raise SigningError(f"{path} : lecture impossible ({system_reason(exc)})") from exc
     try:
         key, certificate, chain = pkcs12.load_key_and_certificates(blob, password or None)
     except ValueError as exc:
@@ -205,7 +205,7 @@ def open_pkcs11(
             signer.signing_cert  # noqa: B018 - load key and certificates now, fail early
         except (pkcs11.PKCS11Error, sig_general.SigningError) as exc:
             raise SigningError(
-                f"{where} : clé « {key_label} » ou son certificat introuvable ({exc})"
+                f"{where} : clé « {key_label} » ou son certificat introuvable sur le jeton"
             ) from exc
         yield with_pades_attributes(signer)
     finally:
@@ -504,7 +504,7 @@ async def _reserved_size(
             signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(UTC)),
         )
     except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        raise SigningError(f"autorité d'horodatage injoignable : {tsa_url} ({exc})") from exc
+        raise SigningError(f"autorité d'horodatage injoignable : {tsa_url}") from exc
     size = len(container.dump()) * 2
     # In hex digits. The dry run holds a real timestamp token (pyHanko asks the authority
     # once), whose size varies by a few dozen bytes from one response to the next (serial,
@@ -539,7 +539,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SigningError(f"{path} : lecture impossible ({exc.strerror or exc})") from exc
+        raise SigningError(f"{path} : lecture impossible ({system_reason(exc)})") from exc
 
 
 def _issued_record(path: Path, explicit: IssuedRecord | None) -> IssuedRecord:
@@ -631,7 +631,10 @@ async def _sign_bytes(path: Path, data: bytes, job: _Job, certify: bool) -> byte
             signed = await _pdf_signature(writer, job, reserved, certify)
         except sig_general.SigningError as exc:
             if reserved is None or "larger than expected" not in str(exc):
-                raise SigningError(f"{path} : signature refusée ({exc})") from exc
+                raise SigningError(
+                    f"{path} : signature refusée par la bibliothèque de signature (détail avec "
+                    "--verbose)"
+                ) from exc
             # The container outgrew its room (an unusually large timestamp token): let
             # pyHanko size it.
             reserved = None
@@ -694,15 +697,18 @@ async def _pdf_signature(
             output=output,
         )
     except (TimestampRequestError, aiohttp.ClientError, TimeoutError) as exc:
-        raise SigningError(f"horodatage impossible ({type(exc).__name__} {exc})") from exc
+        raise SigningError(
+            "horodatage impossible : l'autorité d'horodatage n'a pas répondu"
+        ) from exc
     except (PathBuildingError, PathValidationError) as exc:
         raise SigningError(
-            f"certificat du signataire non validé pour le niveau {job.level} ({exc})"
+            f"certificat du signataire non validé pour le niveau {job.level} (chaîne de "
+            "certification introuvable ou révocation non vérifiable ; voir --trust)"
         ) from exc
     except pkcs11.PKCS11Error as exc:
         raise SigningError(f"le jeton PKCS#11 a refusé de signer ({type(exc).__name__})") from exc
     except PdfError as exc:
-        raise SigningError(f"écriture du PDF signé impossible ({exc})") from exc
+        raise SigningError("écriture du PDF signé impossible (structure du PDF refusée)") from exc
     return output.getvalue()
 
 

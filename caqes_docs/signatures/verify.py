@@ -49,6 +49,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from caqes_docs.errors import VerificationError
+from caqes_docs.files import system_reason
 from caqes_docs.issued import IssuedRecord, read_issued_record
 from caqes_docs.parties import PARTIES, ROLES, party
 from caqes_docs.signatures.binding import DIFFERS, MATCHES, UNKNOWN, ExpectedSigner
@@ -362,7 +363,7 @@ def verify_document(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise VerificationError(f"{path} : lecture impossible ({exc.strerror or exc})") from None
+        raise VerificationError(f"{path} : lecture impossible ({system_reason(exc)})") from None
     roots = load_trust_roots(trust_roots)
     record = issued if issued is not None else read_issued_record(path)
     expectations = expectations_for(data, path, record, finess_ej, campaign, cpam, order)

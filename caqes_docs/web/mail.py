@@ -344,7 +344,7 @@ def _deliver(message: EmailMessage) -> tuple[str | None, bool]:
         codes = ", ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
         return f"destinataire refusé ({codes})", False
     except smtplib.SMTPException as exc:
-        return f"envoi impossible ({exc})", False
+        return f"envoi impossible (erreur du protocole de messagerie : {type(exc).__name__})", False
     except OSError as exc:  # connection refused, name unknown, timeout
         return _unreachable(exc), True
     return None, False

@@ -13,6 +13,7 @@ from django.utils import timezone
 from huey.contrib.djhuey import db_task
 
 from caqes_docs.errors import CaqesError
+from caqes_docs.files import system_reason
 from caqes_docs.inputs.targeting import REJECT_COLUMNS, reject_rows
 from caqes_docs.registry.lifecycle import REFUSED, receive
 from caqes_docs.signatures.signing import load_p12, sign_documents
@@ -97,7 +98,7 @@ def _ars_signer():  # type: ignore[no-untyped-def]
         lines = password_file.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise CaqesError(
-            f"{password_file} : mot de passe de la clé ARS illisible ({exc.strerror or exc})"
+            f"{password_file} : mot de passe de la clé ARS illisible ({system_reason(exc)})"
         ) from None
     return load_p12(settings.CAQES_ARS_P12, (lines[0] if lines else "").encode("utf-8") or None)
 

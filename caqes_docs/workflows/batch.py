@@ -23,7 +23,7 @@ from typing import Any
 from caqes_docs import __version__
 from caqes_docs.documents.render import RenderedContract, TemplateSet, render_contracts
 from caqes_docs.errors import CaqesError
-from caqes_docs.files import sha256_file, write_json
+from caqes_docs.files import sha256_file, system_reason, write_json
 from caqes_docs.inputs.campaign import Campaign, load_campaign
 from caqes_docs.inputs.targeting import (
     RefusedEstablishment,
@@ -328,7 +328,7 @@ def _complete(work: _Work, result: JobResult, registry: Registry, campaign: Camp
     except CaqesError as exc:
         return str(exc)
     except OSError as exc:
-        return f"{work.folder} : écriture impossible ({exc.strerror or exc})"
+        return f"{work.folder} : écriture impossible ({system_reason(exc)})"
     return None
 
 

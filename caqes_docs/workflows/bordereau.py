@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from caqes_docs.errors import CaqesError, ConversionError, SigningError, VerificationError
-from caqes_docs.files import local_time
+from caqes_docs.files import local_time, system_reason
 from caqes_docs.issued import IssuedRecord, read_issued_record, write_issued_record
 from caqes_docs.parties import party
 from caqes_docs.registry.store import SIGNED, DocumentRecord, Registry
@@ -513,7 +513,7 @@ def check_bordereau(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise VerificationError(f"{path} : lecture impossible ({exc.strerror or exc})") from None
+        raise VerificationError(f"{path} : lecture impossible ({system_reason(exc)})") from None
     claims = bordereau_claims(data, path)
     if "copie_sha256" not in claims:
         raise VerificationError(f"{path} : ce PDF n'est pas un bordereau de signature CAQES")
