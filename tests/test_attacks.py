@@ -57,14 +57,7 @@ from caqes_docs.signatures.verify import verify_document
 
 # Tests that still fail: {test function: {reason: [parameter ids]}}; each becomes an xfail
 # (conftest_signers.pytest_collection_modifyitems). Remove an id when its test passes.
-KNOWN_GAPS: dict[str, dict[str, list[str]]] = {
-    "test_the_refusal_says_what_changed": {
-        "refused as « PDF malformé », without naming the change (issue 14, point 3)": [
-            "octets-non-signes/revision-sautant-les-signatures@ARS",
-            "sauvegarde-incrementale/contenu-page-1-libere@ARS",
-        ],
-    },
-}
+KNOWN_GAPS: dict[str, dict[str, list[str]]] = {}
 
 
 def params(cases: list[Case], stages: tuple[str, ...] | None = None) -> list:  # type: ignore[type-arg]

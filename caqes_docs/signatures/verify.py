@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from asn1crypto import parser as asn1_parser
 from asn1crypto import x509
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm, enumerate_sig_fields
 from pyhanko.sign.general import load_cert_from_pemder
@@ -113,13 +114,23 @@ def open_pdf(data: bytes, name: str | Path) -> PdfFileReader:
                 f"{name} : {len(data) - end - 5} octets ajoutés après la fin du PDF "
                 "(%%EOF), couverts par aucune signature"
             ) from None
-        raise VerificationError(f"{name} : PDF illisible ({_short(exc)})") from None
+        raise VerificationError(f"{name} : PDF illisible ({_short(exc)})") from exc
 
 
 def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    text = text if len(text) <= 160 else text[:157] + "…"
-    return f"{type(exc).__name__} : {text}" if text else type(exc).__name__
+    """What went wrong, in French; the library's own (English) words stay in the exception
+    chain, which ``--verbose`` shows."""
+    if isinstance(exc, PdfError):
+        missing = _MISSING_OBJECT.search(str(exc))
+        if missing:
+            return f"l'objet n° {missing[1]}, encore désigné par le document, est absent"
+        return "structure PDF incohérente"
+    if isinstance(exc, (TypeError, ValueError, KeyError, IndexError, AttributeError)):
+        return "valeur d'un type ou d'une forme inattendus"
+    return "lecture impossible"
+
+
+_MISSING_OBJECT = re.compile(r"Reference\(idnum=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -427,7 +438,9 @@ async def check_document(
             f"{name} : PDF malformé (objets imbriqués trop profondément)"
         ) from None
     except Exception as exc:  # hostile input never ends in a traceback
-        raise VerificationError(f"{name} : PDF malformé ({_short(exc)})") from None
+        raise VerificationError(
+            f"{name} : PDF malformé ou modifié de façon incohérente ({_short(exc)})"
+        ) from exc
 
 
 async def _check(
