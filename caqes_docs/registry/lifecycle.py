@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from caqes_docs.errors import CaqesError, ConversionError, InputError, RegistryError
 from caqes_docs.files import system_reason, write_bytes, write_json
-from caqes_docs.issued import IssuedRecord, load_issued_record, sidecar_path
+from caqes_docs.issued import load_issued_record, sidecar_path
 from caqes_docs.parties import ROLES
 from caqes_docs.registry.evaluations import EvaluationRecord, evaluations, export_evaluations
 from caqes_docs.registry.store import (
@@ -134,7 +134,7 @@ def _receive_one(
         )
     contract = registry.contract(document.reference)
     try:
-        report = _verify(path, document, contract, roots, trusted_lists)
+        report = _verify(path, registry, document, contract, roots, trusted_lists)
     except CaqesError as exc:
         return _identified(path, document, REFUSED, str(exc))
     if not report.ok:
@@ -193,6 +193,7 @@ def _unknown_document(path: Path, data: bytes, registry: Registry) -> str:
 
 def _verify(
     path: Path,
+    registry: Registry,
     document: DocumentRecord,
     contract: ContractRecord,
     roots: list[x509.Certificate],
@@ -204,13 +205,7 @@ def _verify(
     from caqes_docs.signatures.verify import verify_document
 
     campaign: Campaign | None = contract.campaign_model()
-    issued = IssuedRecord(
-        sha256=document.issued_sha256,
-        size=document.issued_size,
-        source=f"registre, {document.label} {document.reference}",
-        reference=document.reference,
-        finess_ej=contract.finess_ej,
-    )
+    issued = registry.issued_record(document)
     return verify_document(
         path,
         trust_roots=roots,
@@ -243,7 +238,9 @@ def verify_with_registry(
     document = registry.document_extended_by(data)
     if document is None:
         return verify_document(path, trust_roots=roots, trusted_lists=trusted_lists)
-    return _verify(path, document, registry.contract(document.reference), roots, trusted_lists)
+    return _verify(
+        path, registry, document, registry.contract(document.reference), roots, trusted_lists
+    )
 
 
 def _problems(report: VerificationReport) -> str:

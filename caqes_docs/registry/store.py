@@ -956,6 +956,18 @@ class Registry:
             )
         return None
 
+    def issued_record(self, document: DocumentRecord) -> IssuedRecord:
+        """The issued record of ``document`` as the registry holds it: what every returned
+        copy must extend, when the copy comes without its ``.emission.json``."""
+        [row] = self._query("SELECT finess_ej FROM contracts WHERE id = ?", (document.contract_id,))
+        return IssuedRecord(
+            sha256=document.issued_sha256,
+            size=document.issued_size,
+            source=f"registre, {document.label} {document.reference}",
+            reference=document.reference,
+            finess_ej=row["finess_ej"],
+        )
+
     def pending_documents(self, contract_id: int) -> list[DocumentRecord]:
         """Documents of the contract issued but not yet signed by the three parties."""
         return self._documents(

@@ -21,7 +21,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
-from caqes_docs.issued import IssuedRecord
 from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.lifecycle import REFUSED, StatusReport, StatusRow, receive, status
 from caqes_docs.registry.store import (
@@ -101,24 +100,13 @@ def awaited_party(registry: Registry, document: DocumentRecord) -> str | None:
     return waiting[0] if waiting else None
 
 
-def registered_issue(registry: Registry, document: DocumentRecord) -> IssuedRecord:
-    """The issued record of ``document`` as the registry holds it."""
-    return IssuedRecord(
-        sha256=document.issued_sha256,
-        size=document.issued_size,
-        source=f"registre, {document.label} {document.reference}",
-        reference=document.reference,
-        finess_ej=registry.contract(document.reference).finess_ej,
-    )
-
-
 def verification_report(registry: Registry, document: DocumentRecord) -> VerificationReport:
     """What ``caqes verify`` says of the document's latest copy, against the registry."""
     contract = registry.contract(document.reference)
     return verify_document(
         latest_copy(document),
         trust_roots=trust_roots(),
-        issued=registered_issue(registry, document),
+        issued=registry.issued_record(document),
         finess_ej=contract.finess_ej,
         campaign=contract.campaign_model(),
         cpam=cpam_name(contract),

@@ -26,7 +26,6 @@ from caqes_docs.web.exchange import (
     latest_copy,
     open_registry,
     record_event,
-    registered_issue,
     trust_roots,
 )
 from caqes_docs.web.mail import notify
@@ -136,7 +135,7 @@ def _countersign_one(document_id: int, signer: object, officer: str) -> dict[str
                 signer,  # type: ignore[arg-type]
                 output=output,
                 order=contract.signing_order(),
-                issued=registered_issue(registry, document),
+                issued=registry.issued_record(document),
                 trust_roots=trust_roots(),
                 campaign=contract.campaign_model(),
                 cpam=cpam_name(contract),

@@ -139,17 +139,6 @@ def _when(moment: dt.datetime | str | None) -> str:
     return local_time(moment).strftime("%d/%m/%Y %H:%M:%S") if moment else "—"
 
 
-def registered_issue(registry: Registry, document: DocumentRecord) -> IssuedRecord:
-    """The issued record of ``document`` as the registry holds it."""
-    return IssuedRecord(
-        sha256=document.issued_sha256,
-        size=document.issued_size,
-        source=f"registre, {document.label} {document.reference}",
-        reference=document.reference,
-        finess_ej=registry.contract(document.reference).finess_ej,
-    )
-
-
 def bordereau_facts(
     registry: Registry, document: DocumentRecord, trust_roots: Sequence[Any]
 ) -> BordereauFacts:
@@ -164,7 +153,7 @@ def bordereau_facts(
     report = verify_document(
         signed,
         trust_roots=trust_roots,
-        issued=registered_issue(registry, document),
+        issued=registry.issued_record(document),
         finess_ej=contract.finess_ej,
         campaign=campaign,
         cpam=contract.current_version.contract().cpam.name,
