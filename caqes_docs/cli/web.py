@@ -137,10 +137,10 @@ def createuser_command(
 @PRODUCTION_OPTION
 def manage_command(arguments: tuple[str, ...], dossier: Path, production: bool) -> None:
     """Commande d'administration Django (migrate, check --deploy, createsuperuser…)."""
-    _setup(dossier, production)
-    from django.core.management import execute_from_command_line
+    from caqes_docs.web import bootstrap
 
-    execute_from_command_line(["caqes web manage", *arguments])
+    _setup(dossier, production)
+    bootstrap.manage(["caqes web manage", *arguments])
 
 
 COMMANDS = (serve_command, web_group)

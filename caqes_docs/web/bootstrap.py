@@ -39,6 +39,13 @@ def _apps_ready() -> bool:
     return apps.ready
 
 
+def manage(argv: list[str]) -> None:
+    """Django's management command line, on the configured settings."""
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)
+
+
 def prepare_database() -> None:
     """Create or migrate the portal's database and its cache table (idempotent)."""
     from django.conf import settings
