@@ -387,13 +387,6 @@ def _event(registry: Registry, due: Due, kind: str, detail: str) -> None:
 # --- bordereaux -----------------------------------------------------------------------------
 
 
-def ars_signer() -> object:
-    """The ARS key of the settings, as the portal's countersignature loads it."""
-    from caqes_docs.web.tasks import _ars_signer
-
-    return _ars_signer()
-
-
 def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] | None) -> None:
     from caqes_docs.workflows.bordereau import issue_bordereaux, missing_bordereaux
 
@@ -405,14 +398,15 @@ def _seal_missing(registry: Registry, run: MailRun, document_ids: Iterable[int] 
     ]
     if not missing:
         return
+    from caqes_docs.web.tasks import ars_signer
+
     try:
-        signer = ars_signer()
+        with ars_signer() as signer:
+            outcomes = issue_bordereaux(registry, missing, signer, trust_roots())
     except CaqesError as exc:
         run.bordereau_failures.append(f"clé ARS inutilisable : {exc}")
         return
-    for document, outcome in zip(
-        missing, issue_bordereaux(registry, missing, signer, trust_roots()), strict=True
-    ):
+    for document, outcome in zip(missing, outcomes, strict=True):
         if isinstance(outcome, CaqesError):
             run.bordereau_failures.append(f"{document.reference} {document.label} : {outcome}")
         else:

@@ -55,6 +55,11 @@ CAQES_ARS_P12 = os.environ.get("CAQES_ARS_P12") or str(CAQES_DATA_DIR / "pki" / 
 CAQES_ARS_PASSWORD_FILE = os.environ.get("CAQES_ARS_PASSWORD_FILE") or str(
     CAQES_DATA_DIR / "pki" / "mot-de-passe.txt"
 )
+# Or the ARS key on a PKCS#11 token (smartcard, HSM): when a module is set, the token is used.
+CAQES_ARS_PKCS11_MODULE = os.environ.get("CAQES_ARS_PKCS11_MODULE") or None
+CAQES_ARS_PKCS11_TOKEN = os.environ.get("CAQES_ARS_PKCS11_TOKEN") or ""
+CAQES_ARS_PKCS11_KEY = os.environ.get("CAQES_ARS_PKCS11_KEY") or ""
+CAQES_ARS_PIN_FILE = os.environ.get("CAQES_ARS_PIN_FILE") or ""
 # Campaign file for the portal's batch: the setting, else the data folder's own
 # ``campagne.yaml``, else the bundled campaign.
 CAQES_CAMPAIGN_FILE = os.environ.get("CAQES_CAMPAIGN_FILE") or (

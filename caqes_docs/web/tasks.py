@@ -6,6 +6,8 @@ page can follow it; a library error ends the job with its French message.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -16,7 +18,7 @@ from caqes_docs.errors import CaqesError
 from caqes_docs.files import system_reason
 from caqes_docs.inputs.targeting import REJECT_COLUMNS, reject_rows
 from caqes_docs.registry.lifecycle import REFUSED, receive
-from caqes_docs.signatures.signing import load_p12, sign_documents
+from caqes_docs.signatures.signing import load_p12, open_pkcs11, sign_documents
 from caqes_docs.web.exchange import (
     awaited_party,
     cpam_name,
@@ -91,28 +93,44 @@ def countersign_task(job_id: int) -> None:
     _run(job_id, _countersign)
 
 
-def _ars_signer():  # type: ignore[no-untyped-def]
-    password_file = Path(settings.CAQES_ARS_PASSWORD_FILE)
+@contextlib.contextmanager
+def ars_signer() -> Iterator[object]:
+    """The server's ARS key: the PKCS#11 token when one is configured (its session stays open
+    while the caller signs), else the PKCS#12 file."""
+    if settings.CAQES_ARS_PKCS11_MODULE:
+        pin = _first_line(settings.CAQES_ARS_PIN_FILE, "code PIN du jeton de l'ARS")
+        with open_pkcs11(
+            settings.CAQES_ARS_PKCS11_MODULE,
+            settings.CAQES_ARS_PKCS11_TOKEN,
+            settings.CAQES_ARS_PKCS11_KEY,
+            pin,
+        ) as signer:
+            yield signer
+    else:
+        password = _first_line(settings.CAQES_ARS_PASSWORD_FILE, "mot de passe de la clé ARS")
+        yield load_p12(settings.CAQES_ARS_P12, password.encode("utf-8") or None)
+
+
+def _first_line(path: str, what: str) -> str:
     try:
-        lines = password_file.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CaqesError(
-            f"{password_file} : mot de passe de la clé ARS illisible ({system_reason(exc)})"
-        ) from None
-    return load_p12(settings.CAQES_ARS_P12, (lines[0] if lines else "").encode("utf-8") or None)
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = system_reason(exc) if isinstance(exc, OSError) else "pas en UTF-8"
+        raise CaqesError(f"{path} : {what} illisible ({reason})") from None
+    return lines[0] if lines else ""
 
 
 def _countersign(job: Job) -> None:
-    signer = _ars_signer()
     ids = [int(value) for value in job.arguments.get("documents", [])]
     job.total = len(ids)
     job.save(update_fields=["total"])
     outcomes = []
-    for document_id in ids:
-        outcomes.append(_countersign_one(document_id, signer, job.created_by))
-        job.done += 1
-        job.result = {"outcomes": outcomes}
-        job.save(update_fields=["done", "result"])
+    with ars_signer() as signer:
+        for document_id in ids:
+            outcomes.append(_countersign_one(document_id, signer, job.created_by))
+            job.done += 1
+            job.result = {"outcomes": outcomes}
+            job.save(update_fields=["done", "result"])
     # The documents now complete get their sealed bordereau and completion notices.
     notify(ids, bordereaux=True)
 

@@ -13,6 +13,7 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import CHU, CLINIC, Portal, stored_files
@@ -497,3 +498,31 @@ def test_dashboard_excel_export_keeps_text_as_text(portal: Portal) -> None:
 
     hostile = load_workbook(io.BytesIO(_xlsx("x.xlsx", ["nom"], [['=HYPERLINK("x")']]).content))
     assert hostile.active["A2"].data_type == "s" and hostile.active["A2"].value.startswith("=")
+
+
+def test_the_ars_key_may_be_a_pkcs11_token(softhsm_token, tmp_path: Path) -> None:
+    from conftest_pki import FINESS as TOKEN_FINESS
+
+    from caqes_docs.errors import CaqesError
+    from caqes_docs.web.tasks import ars_signer
+
+    pin = tmp_path / "pin.txt"
+    token = {
+        "CAQES_ARS_PKCS11_MODULE": str(softhsm_token.module),
+        "CAQES_ARS_PKCS11_TOKEN": softhsm_token.label,
+        "CAQES_ARS_PKCS11_KEY": softhsm_token.key_label,
+        "CAQES_ARS_PIN_FILE": str(pin),
+    }
+    pin.write_text(softhsm_token.pin + "\n", encoding="utf-8")
+    with override_settings(**token), ars_signer() as signer:
+        # The certificate on the token (the test token holds an establishment's key), not the
+        # PKCS#12 file the settings also name.
+        subject = signer.signing_cert.subject.native
+        assert subject["organization_identifier"] == f"FINESS-{TOKEN_FINESS}", subject
+    pin.write_text("000000\n", encoding="utf-8")
+    with (
+        override_settings(**token),
+        pytest.raises(CaqesError, match="code PIN incorrect"),
+        ars_signer(),
+    ):
+        pass
