@@ -32,6 +32,7 @@ COMMANDS = {
     "web": "caqes_docs.cli.web:web_group",
     "evaluate": "caqes_docs.cli.evaluation:evaluate_command",  # the annual evaluation
     "relances": "caqes_docs.cli.mail:reminders_command",  # the portal's mail
+    "contact": "caqes_docs.cli.mail:contact_command",
     "bordereaux": "caqes_docs.cli.mail:bordereaux_command",  # proofs of signature
 }
 

@@ -1,9 +1,12 @@
-"""Commands of the exchange's mail and proofs: ``relances``, ``bordereaux``; ``verify --bordereau``.
+"""Commands of the exchange's mail and proofs: ``relances``, ``contact``, ``bordereaux``;
+``verify --bordereau``.
 
 ``caqes relances`` sends what the registry's state calls for (invitations, reminders,
 receipts, refusal notices, completion notices with their bordereau) through the portal's mail
-settings, on the portal's data folder; run it from cron or the task queue. ``caqes
-bordereaux`` seals the bordereaux of complete documents with the ARS key, without the portal.
+settings, on the portal's data folder; run it from cron or the task queue. ``caqes contact``
+shows or changes the parties' addresses of a contract (as the portal's contract page does).
+``caqes bordereaux`` seals the bordereaux of complete documents with the ARS key, without the
+portal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import click
 
 from caqes_docs.cli.common import CONTEXT, EXISTING_FILE, REGISTRY_OPTION
 from caqes_docs.cli.web import DATA_OPTION, PRODUCTION_OPTION, _setup
+from caqes_docs.files import local_time
 
 
 @click.command("relances", context_settings=CONTEXT)
@@ -51,6 +55,44 @@ def reminders_command(essai: bool, dossier: Path, production: bool) -> None:
     )
     if run.count(FAILED) or run.bordereau_failures:
         sys.exit(1)
+
+
+@click.command("contact", context_settings=CONTEXT)
+@click.argument("reference", metavar="REFERENCE")
+@click.option("--etab", metavar="ADRESSE", help='Adresse de l\'établissement ("" : aucune).')
+@click.option("--cpam", metavar="ADRESSE", help='Adresse de la CPAM ("" : aucune).')
+@click.option("--ars", metavar="ADRESSE", help='Adresse de l\'ARS ("" : aucune).')
+@REGISTRY_OPTION
+def contact_command(
+    reference: str, etab: str | None, cpam: str | None, ars: str | None, registre: Path | None
+) -> None:
+    """Affiche les adresses électroniques des parties du contrat REFERENCE, ou les change.
+
+    Chaque changement est un événement du registre ; les courriels suivants (caqes relances,
+    portail) partent à la nouvelle adresse.
+    """
+    import getpass
+
+    from caqes_docs.registry.contacts import contacts, set_contacts
+    from caqes_docs.registry.store import Registry
+
+    wanted = {
+        role: value
+        for role, value in (("ETAB", etab), ("CPAM", cpam), ("ARS", ars))
+        if value is not None
+    }
+    with Registry.open(registre, create=False) as registry:
+        if wanted:
+            made = set_contacts(registry, reference, wanted, f"{getpass.getuser()} (commande)")
+            click.echo(f"{len(made)} adresse(s) changée(s).")
+        current = contacts(registry, registry.contract(reference))
+    for item in current:
+        source = (
+            f"changée le {local_time(item.change.changed_at):%d/%m/%Y} par {item.change.changed_by}"
+            if item.change
+            else "donnée par le contrat"
+        )
+        click.echo(f"{item.party_name} : {item.email or '(aucune adresse)'} — {source}")
 
 
 @click.command("bordereaux", context_settings=CONTEXT)

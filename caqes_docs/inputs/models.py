@@ -59,7 +59,7 @@ _EMAIL = re.compile(
 )
 
 
-def _email(value: object) -> object:
+def check_email(value: object) -> str | None:
     """An optional e-mail contact: blank is none; anything else must be one address."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -74,7 +74,7 @@ def _email(value: object) -> object:
 
 
 Text = Annotated[str, BeforeValidator(_as_text), Field(min_length=1), AfterValidator(_printable)]
-Email = Annotated[str | None, BeforeValidator(_email)]
+Email = Annotated[str | None, BeforeValidator(check_email)]
 """An optional e-mail contact of a party (the portal's mails, caqes_docs/web/mail.py)."""
 OptionalText = Annotated[str, BeforeValidator(_as_text), AfterValidator(_printable)]
 Reference = Annotated[str, BeforeValidator(_as_text), AfterValidator(_file_name)]

@@ -157,6 +157,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE UNIQUE INDEX evaluations_live ON evaluations(contract_id, year)
             WHERE status != 'remplacée'""",
     ),
+    # The parties' e-mail contacts as officers changed them (caqes_docs/registry/contacts.py):
+    # one row per change, the latest per contract and party wins; NULL: no address.
+    (
+        """CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            contract_id INTEGER NOT NULL REFERENCES contracts(id),
+            party TEXT NOT NULL CHECK (party IN ('ETAB', 'CPAM', 'ARS')),
+            email TEXT,
+            changed_at TEXT NOT NULL,
+            changed_by TEXT NOT NULL
+        )""",
+        "CREATE INDEX contacts_contract ON contacts(contract_id, party, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # What tells a caqes registry from any other SQLite file: the tables of the first schema.
@@ -296,6 +309,17 @@ class ContractRecord:
         if isinstance(order, list) and sorted(order) == sorted(ROLES):
             return tuple(order)
         return ROLES
+
+
+@dataclass(frozen=True)
+class ContactChange:
+    """An officer's change of a party's e-mail contact (None: the address was removed)."""
+
+    contract_id: int
+    party: str
+    email: str | None
+    changed_at: str
+    changed_by: str
 
 
 @dataclass(frozen=True)
@@ -794,6 +818,17 @@ class Registry:
             (now_iso(), contract_id, document_id, kind, detail),
         )
 
+    def add_contact_change(
+        self, contract_id: int, role: str, email: str | None, changed_by: str
+    ) -> ContactChange:
+        change = ContactChange(contract_id, role, email, now_iso(), changed_by)
+        self._write(
+            "INSERT INTO contacts (contract_id, party, email, changed_at, changed_by) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (contract_id, role, email, change.changed_at, changed_by),
+        )
+        return change
+
     def add_signatures(
         self,
         document: DocumentRecord,
@@ -1010,6 +1045,15 @@ class Registry:
             for row in rows
         ]
 
+    def contact_changes(self, contract_id: int | None = None) -> list[ContactChange]:
+        """The contacts' changes, oldest first (of one contract, or of all)."""
+        rows = self._query(
+            "SELECT contract_id, party, email, changed_at, changed_by FROM contacts "
+            "WHERE ? IS NULL OR contract_id = ? ORDER BY id",
+            (contract_id, contract_id),
+        )
+        return [ContactChange(*row) for row in rows]
+
     def events(
         self, contract_id: int | None = None, document_id: int | None = None
     ) -> list[EventRecord]:
@@ -1085,6 +1129,15 @@ class Registry:
             "documents": [
                 self._export_document(document)
                 for document in self.documents(contract.id, include_superseded=True)
+            ],
+            "contacts_modifies": [
+                {
+                    "partie": change.party,
+                    "courriel": change.email,
+                    "modifie_le": change.changed_at,
+                    "par": change.changed_by,
+                }
+                for change in self.contact_changes(contract.id)
             ],
             "evenements": [
                 {

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from dsfr.forms import DsfrBaseForm
 
+from caqes_docs.inputs.models import check_email
 from caqes_docs.registry.amendments import VOLET_LABELS
 
 TARGETING_SUFFIXES = (".xlsx", ".xls", ".ods", ".csv")
@@ -91,3 +92,29 @@ class AmendmentForm(DsfrBaseForm):
         if upload.size > 1024 * 1024:
             raise forms.ValidationError("fichier de modifications trop volumineux (1 Mo au plus)")
         return upload
+
+
+class ContactsForm(DsfrBaseForm):
+    """The parties' e-mail addresses of one contract (blank: none), by role."""
+
+    etab = forms.CharField(label="Établissement", required=False, max_length=254)
+    cpam = forms.CharField(label="CPAM", required=False, max_length=254)
+    ars = forms.CharField(
+        label="ARS",
+        required=False,
+        max_length=254,
+        help_text="Sans effet quand les réglages du portail nomment les agents destinataires.",
+    )
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        for name in ("etab", "cpam", "ars"):
+            try:
+                cleaned[name] = check_email(cleaned.get(name))
+            except ValueError as exc:
+                self.add_error(name, str(exc))
+        return cleaned
+
+    def addresses(self) -> dict[str, str | None]:
+        """Role → address, once the form is valid."""
+        return {name.upper(): self.cleaned_data[name] for name in ("etab", "cpam", "ars")}

@@ -31,6 +31,7 @@ from django.urls import reverse
 
 from caqes_docs.errors import CaqesError
 from caqes_docs.parties import party
+from caqes_docs.registry.contacts import ContactBook
 from caqes_docs.registry.store import AMENDMENT, CONTRACT, DocumentRecord, Registry
 from caqes_docs.web.exchange import open_registry, trust_roots
 from caqes_docs.web.links import create_link, revoke
@@ -126,17 +127,12 @@ def due_now(
     return due
 
 
-def recipients(due: Due) -> tuple[str, ...]:
-    """The addresses of the message's party: the contract's contacts, the ARS officers."""
-    # The registry's JSON of the current version (by alias): no model validation per message.
-    data = due.contract.current_version.data
-    if due.role == "ETAB":
-        found = [data.get("etablissement", {}).get("email")]
-    elif due.role == "CPAM":
-        found = [data.get("cpam", {}).get("email")]
-    else:
-        found = list(settings.CAQES_MAIL_ARS) or [data.get("ars", {}).get("email")]
-    return tuple(address for address in found if address)
+def recipients(due: Due, book: ContactBook) -> tuple[str, ...]:
+    """The addresses of the message's party: its contact, or the ARS officers of the settings."""
+    if due.role == "ARS" and settings.CAQES_MAIL_ARS:
+        return tuple(settings.CAQES_MAIL_ARS)
+    email = book.email(due.contract, due.role)
+    return (email,) if email else ()
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -232,7 +228,8 @@ def send_due(
     if dry_run:
         with open_registry() as registry:
             due = due_now(registry, now, document_ids)
-            run.outcomes = [Outcome(item, DRY_RUN, recipients(item)) for item in due]
+            book = ContactBook.load(registry)
+            run.outcomes = [Outcome(item, DRY_RUN, recipients(item, book)) for item in due]
         return run
     with _one_run_at_a_time(wait=document_ids is None) as running, open_registry() as registry:
         if not running:  # another run is sending: it, or the next one, sends this too
@@ -245,9 +242,10 @@ def send_due(
         connection = (
             None if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") else get_connection()
         )
+        book = ContactBook.load(registry)
         try:
             for index, item in enumerate(due):
-                outcome = _send_one(registry, item, connection)
+                outcome = _send_one(registry, item, book, connection)
                 run.outcomes.append(outcome)
                 if outcome.unreachable:
                     run.outcomes += [Outcome(rest, NOT_TRIED) for rest in due[index + 1 :]]
@@ -278,8 +276,8 @@ def _one_run_at_a_time(*, wait: bool) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _send_one(registry: Registry, due: Due, connection: object) -> Outcome:
-    to = recipients(due)
+def _send_one(registry: Registry, due: Due, book: ContactBook, connection: object) -> Outcome:
+    to = recipients(due, book)
     if not to:
         return Outcome(due, NO_ADDRESS)
     if due.kind == COMPLETION and not due.document.bordereau_path.is_file():

@@ -162,6 +162,9 @@ HUEY = {
 }
 
 LANGUAGE_CODE = "fr-fr"
+# French only, whatever the browser asks for (an English Accept-Language would otherwise turn
+# Django's and django-dsfr's own words into English).
+LANGUAGES = [("fr", "Français")]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True

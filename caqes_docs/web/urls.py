@@ -19,6 +19,7 @@ portal = [
     ),
     path("deconnexion/", auth_views.LogoutView.as_view(), name="deconnexion"),
     path("contrats/<str:reference>/", views.contract, name="contrat"),
+    path("contrats/<str:reference>/contacts/", views.change_contacts, name="contacts"),
     re_path(
         r"^contrats/(?P<reference>[^/]+)/(?P<kind>avenant|resiliation)/$",
         views.new_document,

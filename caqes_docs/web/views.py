@@ -27,13 +27,20 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from caqes_docs.errors import CaqesError
+from caqes_docs.errors import CaqesError, RegistryError
 from caqes_docs.files import csv_text, local_time
 from caqes_docs.parties import ROLES, party
+from caqes_docs.registry.contacts import contacts, set_contacts
 from caqes_docs.registry.lifecycle import amend, terminate
 from caqes_docs.registry.store import DocumentRecord
 from caqes_docs.web import exchange, links, mail
-from caqes_docs.web.forms import AmendmentForm, SignedCopyForm, TargetingForm, TerminationForm
+from caqes_docs.web.forms import (
+    AmendmentForm,
+    ContactsForm,
+    SignedCopyForm,
+    TargetingForm,
+    TerminationForm,
+)
 from caqes_docs.web.models import Job, PartyLink, RefusedUpload
 from caqes_docs.web.tasks import batch_task, countersign_task
 
@@ -159,11 +166,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 @_library_errors
 def contract(request: HttpRequest, reference: str) -> HttpResponse:
+    return _contract_page(request, reference, None)
+
+
+def _contract_page(
+    request: HttpRequest, reference: str, contacts_form: ContactsForm | None, status: int = 200
+) -> HttpResponse:
     with exchange.open_registry() as registry:
         try:
             record = registry.contract(reference)
         except CaqesError:
             raise Http404("contrat inconnu") from None
+        current = contacts(registry, record)
         documents = []
         for document in registry.documents(record.id):
             documents.append(
@@ -190,8 +204,44 @@ def contract(request: HttpRequest, reference: str) -> HttpResponse:
             "party_names": PARTY_NAMES,
             "termination_form": TerminationForm(),
             "amendment_form": AmendmentForm(),
+            "contacts": current,
+            "contacts_form": contacts_form
+            or ContactsForm(initial={item.role.lower(): item.email for item in current}),
+            "mail_ars": settings.CAQES_MAIL_ARS,
         },
+        status=status,
     )
+
+
+@require_POST
+@login_required
+@_library_errors
+def change_contacts(request: HttpRequest, reference: str) -> HttpResponse:
+    """The parties' addresses of a contract; each change an event, then what became due goes."""
+    form = ContactsForm(request.POST)
+    if not form.is_valid():
+        return _contract_page(request, reference, form, status=400)
+    with exchange.open_registry() as registry:
+        try:
+            made = set_contacts(registry, reference, form.addresses(), _officer(request))
+        except RegistryError:
+            raise Http404("contrat inconnu") from None
+        documents = [
+            document.id for document in registry.documents(registry.contract(reference).id)
+        ]
+    if made:
+        messages.success(
+            request,
+            f"{len(made)} adresse(s) changée(s) : "
+            + ", ".join(
+                f"{PARTY_NAMES[change.party]} → {change.email or 'aucune'}" for change in made
+            )
+            + ".",
+        )
+        mail.notify(documents, bordereaux=False)  # what waited for an address goes now
+    else:
+        messages.info(request, "Aucune adresse changée.")
+    return HttpResponseRedirect(reverse("portail:contrat", args=[reference]) + "#contacts")
 
 
 def _report_or_error(registry: Any, document: DocumentRecord) -> Any:

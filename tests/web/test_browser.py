@@ -196,6 +196,28 @@ def test_the_whole_round_in_a_browser(
     assert "NON VALIDE" not in browser.page_source and "lien créé" in browser.page_source
     _screenshot(browser, "2-contrat", shots)
 
+    # On another contract, the officer corrects the establishment's address: a typo is refused
+    # beside the field; the correction is an event (and the invitation goes, with a new link).
+    browser.get(f"{url}/contrats/{links[-1]['reference']}/")
+    field = browser.find_element(By.NAME, "etab")
+    field.clear()
+    field.send_keys("secretariat@chu-fictif")
+    browser.find_element(By.CSS_SELECTOR, "#formulaire-contacts button[type=submit]").click()
+    assert (
+        "adresse électronique mal formée"
+        in browser.find_element(By.ID, "contacts").find_element(By.XPATH, "following::form[1]").text
+    )
+    assert "(Optionnel)" in browser.page_source and "Optional" not in browser.page_source
+    _screenshot(browser, "2b-adresse-refusee", shots)
+    field = browser.find_element(By.NAME, "etab")
+    field.clear()
+    field.send_keys("secretariat@chu-fictif.fr")
+    browser.find_element(By.CSS_SELECTOR, "#formulaire-contacts button[type=submit]").click()
+    assert "1 adresse(s) changée(s) : Établissement → secretariat@chu-fictif.fr" in (
+        browser.page_source
+    )
+    assert "secretariat@chu-fictif.fr, par agent" in browser.find_element(By.ID, "historique").text
+
     # The establishment opens its link, downloads, signs with its certificate, uploads.
     browser.delete_all_cookies()
     browser.get(etab["lien"])

@@ -36,7 +36,7 @@ from caqes_docs.parties import ROLES
 from caqes_docs.registry.store import CONTRACT, DocumentRecord, Registry
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.web import bootstrap, links
-from caqes_docs.web.mail import FAILED, SENT, after_upload, due_now, send_due
+from caqes_docs.web.mail import FAILED, NO_ADDRESS, SENT, after_upload, due_now, send_due
 from caqes_docs.workflows.generate import generate
 from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
 
@@ -422,3 +422,72 @@ def test_an_undelivered_reminder_leaves_the_earlier_link_working(
     assert (outcome.due.kind, outcome.status) == (REMINDER, SENT)
     assert links.find_link(token) is None  # replaced by the reminder's link
     assert links.find_link(_token(box.take()[0])) is not None
+
+
+# --- contacts changed by an officer -------------------------------------------------------------
+
+
+def test_an_officer_fixes_a_refused_address_and_the_invitation_goes_to_the_new_one(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    box.rcpt_reply = "550 5.1.1 Destinataire inconnu"
+    [outcome] = send_due().outcomes
+    assert outcome.status == FAILED and outcome.recipients == (ADDRESSES["ETAB"],)
+    box.rcpt_reply = None
+    reference = exchange.document.reference
+    page = reverse("portail:contrat", args=[reference])
+    officer = exchange.officer()
+    shown = officer.get(page).content.decode()
+    assert ADDRESSES["ETAB"] in shown and "contrat (fichier de ciblage ou campagne)" in shown
+
+    bad = officer.post(
+        reverse("portail:contacts", args=[reference]),
+        {"etab": "secretariat@chu-fictif", "cpam": ADDRESSES["CPAM"], "ars": ""},
+    )
+    assert bad.status_code == 400
+    assert "adresse électronique mal formée" in bad.content.decode()
+    assert exchange.events("contact modifié") == [] and box.take() == []
+
+    fixed = officer.post(
+        reverse("portail:contacts", args=[reference]),
+        {"etab": " secretariat@chu-fictif.fr ", "cpam": ADDRESSES["CPAM"], "ars": ""},
+    )
+    assert fixed.status_code == 302
+    # Only the establishment's address changed: one event naming the old and the new one.
+    assert exchange.events("contact modifié") == [
+        f"adresse électronique de l'établissement {ADDRESSES['ETAB']} → "
+        "secretariat@chu-fictif.fr, par directeur"
+    ]
+    [invitation] = box.take()  # sent at once, to the new address only
+    assert invitation["To"] == "secretariat@chu-fictif.fr"
+    assert "à signer par l'établissement" in invitation["Subject"]
+    assert send_due().outcomes == []
+    later = officer.get(page).content.decode()
+    assert "changée le" in later and "par directeur" in later
+    with Registry.open(exchange.registry_path) as registry:
+        [contract] = registry.export_data()["contrats"]
+    assert [(c["partie"], c["courriel"], c["par"]) for c in contract["contacts_modifies"]] == [
+        ("ETAB", "secretariat@chu-fictif.fr", "directeur")
+    ]
+
+
+def test_a_removed_address_leaves_the_message_waiting_for_one(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    officer = exchange.officer()
+    reference = exchange.document.reference
+    officer.post(
+        reverse("portail:contacts", args=[reference]),
+        {"etab": "", "cpam": ADDRESSES["CPAM"], "ars": ""},
+    )
+    assert box.take() == []
+    [outcome] = send_due().outcomes
+    assert outcome.status == NO_ADDRESS
+    assert exchange.events("contact modifié") == [
+        f"adresse électronique de l'établissement supprimée (était {ADDRESSES['ETAB']}), "
+        "par directeur"
+    ]
+    unknown = officer.post(reverse("portail:contacts", args=["CAQES-INCONNU"]), {"etab": ""})
+    assert unknown.status_code == 404
