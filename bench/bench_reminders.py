@@ -11,7 +11,9 @@ temporary data folder):
 2. ``send_due(dry_run=True)`` — what ``caqes relances --dry-run`` does;
 3. ``send_due()`` — the real run: one fresh access link, one message file and one registry
    event per reminder (three quarters of the contracts are late by 10 days: reminder n°1);
-4. ``send_due()`` again — idempotence: nothing to send, the cost of finding that out.
+4. ``send_due()`` again — idempotence: nothing to send, the cost of finding that out;
+5. ``--bounces`` of those messages come back undelivered (delivery reports in a Maildir): the
+   run that reads them, records them and holds the messages back.
 
 The completion notices are already in the journal, so no bordereau is sealed here (that is
 LibreOffice's and the signature's time, see bench_sign.py). 2 shared cores: orders of
@@ -31,7 +33,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,6 +110,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1130)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--bounces", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="caqes-bench-relances-") as work:
         folder = Path(work)
@@ -146,7 +151,34 @@ def main() -> int:
         seconds, again = timed(send_due, args.repeat)
         print(f"send_due une deuxième fois : {seconds * 1000:.0f} ms, "
               f"{len(again.outcomes)} courriel(s) (médiane de {args.repeat})")  # fmt: skip
+        bounces(folder, settings, send_due, args.bounces)
     return 0
+
+
+def bounces(folder: Path, settings: Any, send_due: Callable[[], Any], count: int) -> None:
+    """5. ``count`` of the messages sent come back undelivered: the run that reads them."""
+    import mailbox
+
+    maildir = folder / "retours"
+    box = mailbox.Maildir(maildir, create=True)
+    for path in sorted(Path(settings.EMAIL_FILE_PATH).iterdir())[:count]:
+        sent = mailbox.Message(path.read_bytes())
+        address = sent["To"]
+        box.add(
+            "From: MAILER-DAEMON@mx.example.fr\nSubject: Undelivered Mail\n"
+            "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+            'boundary="B"\n\n--B\nContent-Type: message/delivery-status\n\n'
+            f"Reporting-MTA: dns; mx.example.fr\n\nFinal-Recipient: rfc822; {address}\n"
+            "Action: failed\nStatus: 5.1.1\n\n--B\nContent-Type: text/rfc822-headers\n\n"
+            f"Message-ID: {sent['Message-ID']}\nTo: {address}\n\n--B--\n"
+        )
+    settings.CAQES_BOUNCE_MAILDIR = str(maildir)
+    start = time.perf_counter()
+    run = send_due()
+    elapsed = time.perf_counter() - start
+    recorded = len(run.bounces.recorded) if run.bounces else 0
+    print(f"send_due avec {count} avis de non-remise : {elapsed * 1000:.0f} ms, "
+          f"{recorded} enregistré(s), {len(run.outcomes)} courriel(s) retenu(s)")  # fmt: skip
 
 
 if __name__ == "__main__":

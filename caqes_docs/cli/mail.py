@@ -34,12 +34,18 @@ def reminders_command(essai: bool, dossier: Path, production: bool) -> None:
 
     Chaque envoi et chaque échec est un événement du registre ; relancer la commande
     n'envoie rien deux fois, et un envoi en échec est retenté au passage suivant. Les délais
-    des relances sont ceux de la section « relances » de la campagne.
+    des relances sont ceux de la section « relances » de la campagne. Les avis de non-remise
+    arrivés dans le dossier CAQES_BOUNCE_MAILDIR sont lus d'abord : un courriel revenu est
+    renvoyé dès que l'adresse de la partie a été corrigée.
     """
     _setup(dossier, production)
-    from caqes_docs.web.mail import DRY_RUN, FAILED, NO_ADDRESS, NOT_TRIED, SENT, send_due
+    from caqes_docs.web.mail import DRY_RUN, FAILED, HELD, NO_ADDRESS, NOT_TRIED, SENT, send_due
 
     run = send_due(dry_run=essai)
+    if run.bounce_failure:
+        click.echo(f"avis de non-remise non lus : {run.bounce_failure}", err=True)
+    for bounce in run.bounces.recorded if run.bounces else ():
+        click.echo(bounce.describe())
     for path in run.bordereaux:
         click.echo(f"bordereau scellé : {path}")
     for failure in run.bordereau_failures:
@@ -51,9 +57,10 @@ def reminders_command(essai: bool, dossier: Path, production: bool) -> None:
         return
     click.echo(
         f"{run.count(SENT)} envoyé(s), {run.count(FAILED)} en échec, "
-        f"{run.count(NOT_TRIED)} non tenté(s), {run.count(NO_ADDRESS)} sans adresse."
+        f"{run.count(NOT_TRIED)} non tenté(s), {run.count(NO_ADDRESS)} sans adresse, "
+        f"{run.count(HELD)} en attente d'une autre adresse."
     )
-    if run.count(FAILED) or run.bordereau_failures:
+    if run.count(FAILED) or run.bordereau_failures or run.bounce_failure:
         sys.exit(1)
 
 

@@ -31,7 +31,7 @@ from caqes_docs.registry.store import (
 )
 from caqes_docs.signatures.verify import VerificationReport, verify_document
 from caqes_docs.web.models import PartyLink, RefusedUpload
-from caqes_docs.workflows.reminders import last_reminders
+from caqes_docs.workflows.reminders import last_reminders, mail_journal, mail_problems
 
 PDF_MAGIC = b"%PDF-"
 # Where a PDF header may start: readers accept a little junk before it, nothing more.
@@ -132,6 +132,7 @@ FILTERS = {
     "ARS": "en attente de l'ARS",
     "complet": "signés par les trois parties",
     "refus": "avec un dépôt refusé",
+    "courriel": "dont un courriel n'a pas été remis",
 }
 
 
@@ -142,6 +143,8 @@ class DashboardRow:
     waiting_days: int | None
     refused_uploads: int
     last_reminder: dt.datetime | None = None  # caqes relances (caqes_docs/web/mail.py)
+    mail_problem: str | None = None
+    """Why a message still due did not reach its party (refusal by the server, bounce)."""
 
 
 def dashboard(selected: str | None = None, today: dt.date | None = None) -> list[DashboardRow]:
@@ -154,7 +157,9 @@ def dashboard(selected: str | None = None, today: dt.date | None = None) -> list
             doc.id: max((sig.recorded_at for sig in registry.signatures(doc.id)), default=None)
             for doc in documents.values()
         }
-        reminded = last_reminders(registry)
+        journal = mail_journal(registry)
+        reminded = last_reminders(registry, journal)
+        undelivered = mail_problems(registry, journal=journal)
     refused: dict[int, int] = {}
     for document_id in RefusedUpload.objects.values_list("document_id", flat=True):
         refused[document_id] = refused.get(document_id, 0) + 1
@@ -165,7 +170,12 @@ def dashboard(selected: str | None = None, today: dt.date | None = None) -> list
         days = (today - dt.datetime.fromisoformat(since).date()).days if row.waiting_for else None
         rows.append(
             DashboardRow(
-                row, document.id, days, refused.get(document.id, 0), reminded.get(document.id)
+                row,
+                document.id,
+                days,
+                refused.get(document.id, 0),
+                reminded.get(document.id),
+                undelivered.get(document.id),
             )
         )
     return [item for item in rows if _selected(item, selected)]
@@ -178,6 +188,8 @@ def _selected(item: DashboardRow, selected: str | None) -> bool:
         return item.row.waiting_for is None
     if selected == "refus":
         return item.refused_uploads > 0
+    if selected == "courriel":
+        return item.mail_problem is not None
     return True
 
 

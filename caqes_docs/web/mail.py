@@ -7,10 +7,14 @@ the data folder by default: see the settings). A message that needs a link carri
 access link of ITS party only (:func:`caqes_docs.web.links.create_link`, which revokes that
 party's earlier links).
 
-Every send is a registry event (``courriel``, its key at the end); every failure too
-(``courriel en échec``: refusal, 4xx, 5xx, connection refused), and a failed message stays due:
-the next run tries it again. Before the completion notices, each complete document gets its
-bordereau de signature, sealed with the ARS key of the settings, and the notice carries it.
+Every send is a registry event (``courriel``, its Message-ID and key at the end); every failure
+too (``courriel en échec``: refusal, 4xx, 5xx, connection refused), and a failed message stays
+due: the next run tries it again. A message that came back undelivered later (a delivery
+report in the Maildir of ``CAQES_BOUNCE_MAILDIR``, read first by each run:
+:mod:`caqes_docs.workflows.bounces`) is due again too, but never goes back to the address it
+came back from: it waits until an officer changes the party's address. Before the completion
+notices, each complete document gets its bordereau de signature, sealed with the ARS key of the
+settings, and the notice carries it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import smtplib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 
 from django.conf import settings
@@ -37,6 +42,7 @@ from caqes_docs.web.exchange import open_registry, trust_roots
 from caqes_docs.web.links import create_link, revoke
 from caqes_docs.web.models import PartyLink, RefusedUpload
 from caqes_docs.workflows import reminders
+from caqes_docs.workflows.bounces import BounceRun, collect_bounces
 from caqes_docs.workflows.reminders import (
     COMPLETION,
     INVITATION,
@@ -55,6 +61,7 @@ SENT = "envoyé"
 FAILED = "échec"
 NO_ADDRESS = "sans adresse"
 NOT_TRIED = "non tenté"
+HELD = "en attente d'une autre adresse"
 DRY_RUN = "à envoyer"
 TEMPLATES = {
     INVITATION: "mail/invitation.txt",
@@ -90,6 +97,9 @@ class MailRun:
     outcomes: list[Outcome] = field(default_factory=list)
     bordereaux: list[Path] = field(default_factory=list)
     bordereau_failures: list[str] = field(default_factory=list)
+    bounces: BounceRun | None = None
+    """What the delivery reports of the bounce Maildir said, when the settings name one."""
+    bounce_failure: str | None = None
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -99,11 +109,14 @@ class MailRun:
 
 
 def due_now(
-    registry: Registry, now: dt.datetime | None = None, document_ids: Iterable[int] | None = None
+    registry: Registry,
+    now: dt.datetime | None = None,
+    document_ids: Iterable[int] | None = None,
+    journal: reminders.Journal | None = None,
 ) -> list[Due]:
     """The registry's due mail plus the refusal notices of refused uploads not sent yet."""
     wanted = set(document_ids) if document_ids is not None else None
-    sent = reminders.sent_mail(registry)
+    sent = (journal or reminders.mail_journal(registry)).sent
     due = [
         item
         for item in reminders.due_mail(registry, now, sent)
@@ -227,32 +240,34 @@ def send_due(
     run = MailRun()
     if dry_run:
         with open_registry() as registry:
-            due = due_now(registry, now, document_ids)
-            book = ContactBook.load(registry)
-            run.outcomes = [Outcome(item, DRY_RUN, recipients(item, book)) for item in due]
+            journal = reminders.mail_journal(registry)
+            due = due_now(registry, now, document_ids, journal)
+            book, held = ContactBook.load(registry), journal.undelivered
+            run.outcomes = [
+                _held(item, book, held) or Outcome(item, DRY_RUN, recipients(item, book))
+                for item in due
+            ]
         return run
     with _one_run_at_a_time(wait=document_ids is None) as running, open_registry() as registry:
         if not running:  # another run is sending: it, or the next one, sends this too
             return run
+        if document_ids is None:
+            _read_bounces(registry, run)
         if bordereaux:
             _seal_missing(registry, run, document_ids)
-        due = due_now(registry, now, document_ids)
-        # The file backend writes one file per connection: one per message, so that each mail
-        # of the data folder opens on its own.
-        connection = (
-            None if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend") else get_connection()
-        )
-        book = ContactBook.load(registry)
+        journal = reminders.mail_journal(registry)
+        due = due_now(registry, now, document_ids, journal)
+        connection = get_connection()
+        book, held = ContactBook.load(registry), journal.undelivered
         try:
             for index, item in enumerate(due):
-                outcome = _send_one(registry, item, book, connection)
+                outcome = _held(item, book, held) or _send_one(registry, item, book, connection)
                 run.outcomes.append(outcome)
                 if outcome.unreachable:
                     run.outcomes += [Outcome(rest, NOT_TRIED) for rest in due[index + 1 :]]
                     break
         finally:
-            if connection is not None:
-                connection.close()
+            connection.close()
     return run
 
 
@@ -276,6 +291,31 @@ def _one_run_at_a_time(*, wait: bool) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _read_bounces(registry: Registry, run: MailRun) -> None:
+    if not settings.CAQES_BOUNCE_MAILDIR:
+        return
+    try:
+        run.bounces = collect_bounces(registry, Path(settings.CAQES_BOUNCE_MAILDIR))
+    except CaqesError as exc:  # the sends go on: a bad mailbox must not stop the invitations
+        run.bounce_failure = str(exc)
+
+
+def _held(due: Due, book: ContactBook, undelivered: dict[str, set[str]]) -> Outcome | None:
+    """Not sent: the message came back undelivered from one of its addresses already."""
+    to = recipients(due, book)
+    back = sorted(undelivered.get(due.key, set()) & set(to))
+    if not back:
+        return None
+    settled = due.role == "ARS" and settings.CAQES_MAIL_ARS
+    where = "dans les réglages du portail" if settled else "sur la page du contrat"
+    return Outcome(
+        due,
+        HELD,
+        to,
+        reason=f"déjà revenu non distribué de {', '.join(back)} : corriger l'adresse {where}",
+    )
+
+
 def _send_one(registry: Registry, due: Due, book: ContactBook, connection: object) -> Outcome:
     to = recipients(due, book)
     if not to:
@@ -284,9 +324,11 @@ def _send_one(registry: Registry, due: Due, book: ContactBook, connection: objec
         return Outcome(due, NOT_TRIED, to, reason="bordereau de signature pas encore scellé")
     link = _Link.make(due, to) if due.kind in LINK_KINDS else None
     subject, body = render(due, registry, link.url if link else None)
+    message_id = make_msgid(domain=_domain(settings.DEFAULT_FROM_EMAIL))
     message = EmailMessage(
-        subject, body, settings.DEFAULT_FROM_EMAIL, list(to), connection=connection
-    )
+        subject, body, settings.DEFAULT_FROM_EMAIL, list(to), connection=connection,
+        headers={"Message-ID": message_id},
+    )  # fmt: skip
     if due.kind == COMPLETION:
         path = due.document.bordereau_path
         message.attach(path.name, path.read_bytes(), "application/pdf")
@@ -299,7 +341,9 @@ def _send_one(registry: Registry, due: Due, book: ContactBook, connection: objec
         registry,
         due,
         MAIL_SENT,
-        f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(to)} ({due.party_name})",
+        # The Message-ID names the send in the delivery reports that may come back.
+        f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(to)} ({due.party_name}) "
+        f"(message {message_id})",
     )
     return Outcome(due, SENT, to, subject)
 
@@ -346,6 +390,12 @@ def _deliver(message: EmailMessage) -> tuple[str | None, bool]:
     except OSError as exc:  # connection refused, name unknown, timeout
         return _unreachable(exc), True
     return None, False
+
+
+def _domain(sender: str) -> str | None:
+    """The sender's domain, for Message-IDs (the machine's name when there is none)."""
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    return domain or None
 
 
 def _text(value: bytes | str) -> str:

@@ -213,8 +213,8 @@ LOGGING = {
 }
 
 # Mail (caqes_docs/web/mail.py): through SMTP when CAQES_SMTP_HOST is set; otherwise each
-# message is written to a file of <data>/courriels (Django's file backend), so that the demo
-# sends nothing by accident.
+# message is written to a file of its own in <data>/courriels (caqes_docs/web/mailfiles.py),
+# so that the demo sends nothing by accident.
 CAQES_MAIL_DIR = CAQES_DATA_DIR / "courriels"
 EMAIL_HOST = os.environ.get("CAQES_SMTP_HOST", "")
 EMAIL_PORT = int(os.environ.get("CAQES_SMTP_PORT", "25"))
@@ -227,10 +227,14 @@ EMAIL_TIMEOUT = 30
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
     if EMAIL_HOST
-    else "django.core.mail.backends.filebased.EmailBackend"
+    else "caqes_docs.web.mailfiles.MessageFilesBackend"
 )
 EMAIL_FILE_PATH = str(CAQES_MAIL_DIR)
 DEFAULT_FROM_EMAIL = os.environ.get("CAQES_MAIL_FROM", "caqes-ne-pas-repondre@localhost")
 # The ARS officers who receive the invitations to countersign (comma-separated addresses);
 # without them, the campaign's ARS address (ars.email).
 CAQES_MAIL_ARS = _env_list("CAQES_MAIL_ARS")
+# The Maildir folder where the delivery reports sent back to CAQES_MAIL_FROM arrive (as
+# Postfix, Dovecot or fetchmail deliver them); each `caqes relances` reads its new messages
+# first (caqes_docs/workflows/bounces.py). Empty: bounces are not read.
+CAQES_BOUNCE_MAILDIR = os.environ.get("CAQES_BOUNCE_MAILDIR", "")

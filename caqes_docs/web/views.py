@@ -136,13 +136,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if export in ("csv", "xlsx"):
         header = ["reference", "etablissement", "document", "statut", *ROLES, "en_attente_de",
                   "depuis_jours", "depots_refuses", "dernier_evenement",
-                  "date_dernier_evenement", "derniere_relance"]  # fmt: skip
+                  "date_dernier_evenement", "derniere_relance", "courriel_non_remis"]  # fmt: skip
         table = [
             [item.row.reference, item.row.establishment, item.row.document, item.row.status,
              *(_moment(item.row.signed[role]) for role in ROLES), item.row.waiting_for or "",
              "" if item.waiting_days is None else item.waiting_days, item.refused_uploads,
              item.row.last_event, _moment(item.row.last_event_time),
-             _moment(item.last_reminder.isoformat() if item.last_reminder else None)]
+             _moment(item.last_reminder.isoformat() if item.last_reminder else None),
+             item.mail_problem or ""]
             for item in rows
         ]  # fmt: skip
         if export == "xlsx":

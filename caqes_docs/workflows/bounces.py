@@ -50,9 +50,9 @@ from pathlib import Path
 from caqes_docs.errors import InputError
 from caqes_docs.files import local_time, system_reason
 from caqes_docs.registry.store import DocumentRecord, Registry
-from caqes_docs.workflows.reminders import MAIL_SENT, mark
+from caqes_docs.workflows.reminders import MAIL_BOUNCED, MAIL_SENT, mark
 
-BOUNCED = "courriel non distribué"
+BOUNCED = MAIL_BOUNCED
 MAX_BYTES = 5 * 1024 * 1024
 """A delivery report is a few kilobytes, with the original message at most: larger is refused."""
 DIAGNOSTIC_CHARS = 200
@@ -353,7 +353,15 @@ def _new_messages(new: Path) -> list[os.DirEntry[str]]:
             found = [entry for entry in entries if not entry.name.startswith(".")]
     except OSError as exc:
         raise InputError(f"lecture impossible ({system_reason(exc)})", file=new) from None
-    return sorted(found, key=lambda entry: entry.name)
+    # In order of arrival: Maildir names do not sort by time (their microseconds are not padded).
+    return sorted(found, key=lambda entry: (_arrival(entry), entry.name))
+
+
+def _arrival(entry: os.DirEntry[str]) -> int:
+    try:
+        return entry.stat(follow_symlinks=False).st_mtime_ns
+    except OSError:  # gone meanwhile: its reading will say so
+        return 0
 
 
 def _read(path: Path) -> Bounce | str:

@@ -13,7 +13,9 @@ mail due at a given moment is what the state calls for minus what the journal sa
 - a **completion** notice to each of the parties once the document is signed by all.
 
 A second run at the same moment finds nothing due: the first one's sends are in the journal.
-A failed send (event ``courriel en échec``) is not a send: the next run tries again. The clock
+A failed send (event ``courriel en échec``) is not a send: the next run tries again. Nor is a
+send that came back undelivered (event ``courriel non distribué``, :mod:`.bounces`): it is due
+again, and :attr:`Journal.undelivered` names the addresses it must not go back to. The clock
 is a parameter, so that tests and ``--dry-run`` can ask « what would be due on that day ».
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from caqes_docs.inputs.campaign import ReminderSettings
 from caqes_docs.parties import ROLES, party
@@ -38,6 +40,7 @@ from caqes_docs.registry.store import (
 
 MAIL_SENT = "courriel"
 MAIL_FAILED = "courriel en échec"
+MAIL_BOUNCED = "courriel non distribué"
 
 INVITATION = "invitation"
 REMINDER = "relance"
@@ -47,6 +50,7 @@ REFUSAL = "refus"
 KINDS = (INVITATION, REMINDER, RECEIPT, COMPLETION, REFUSAL)
 
 _KEY = re.compile(r"\[clé ([^\]]+)\]\s*$")
+_BOUNCED_TO = re.compile(r" à (\S+) revenu non distribué ")
 
 
 @dataclass(frozen=True)
@@ -94,16 +98,57 @@ def mark(key: str) -> str:
     return f"[clé {key}]"
 
 
-def sent_mail(registry: Registry) -> dict[str, list[dt.datetime]]:
-    """Key → times of each successful send, from the journal."""
-    sent: dict[str, list[dt.datetime]] = defaultdict(list)
+@dataclass
+class Journal:
+    """What the registry's mail events say, per message key."""
+
+    sent: dict[str, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
+    """Times of each successful send; a send that came back undelivered is not one."""
+    undelivered: dict[str, set[str]] = field(default_factory=dict)
+    """The addresses the key's last send came back undelivered from."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """The detail of the key's last failure (refusal, bounce) not followed by a send."""
+
+
+def mail_journal(registry: Registry) -> Journal:
+    journal = Journal()
     for event in registry.events():
-        if event.kind != MAIL_SENT:
+        if event.kind not in (MAIL_SENT, MAIL_FAILED, MAIL_BOUNCED):
             continue
         found = _KEY.search(event.detail)
-        if found:
-            sent[found.group(1)].append(dt.datetime.fromisoformat(event.time))
-    return sent
+        if not found:
+            continue
+        key = found.group(1)
+        if event.kind == MAIL_SENT:
+            journal.sent[key].append(dt.datetime.fromisoformat(event.time))
+            journal.undelivered.pop(key, None)
+            journal.failures.pop(key, None)
+            continue
+        journal.failures[key] = event.detail
+        if event.kind == MAIL_BOUNCED:
+            _undo_send(journal, key, _BOUNCED_TO.search(event.detail))
+    return journal
+
+
+def _undo_send(journal: Journal, key: str, address: re.Match[str] | None) -> None:
+    sent = journal.sent.get(key)
+    if sent and key not in journal.undelivered:  # one bounce undoes its send once
+        sent.pop()
+        if not sent:
+            del journal.sent[key]
+    journal.undelivered.setdefault(key, set()).update([address.group(1)] if address else [])
+
+
+def mail_problems(
+    registry: Registry, now: dt.datetime | None = None, journal: Journal | None = None
+) -> dict[int, str]:
+    """Document ID → the last failure of a message it still has due (for the dashboard)."""
+    journal = journal or mail_journal(registry)
+    problems: dict[int, str] = {}
+    for due in due_mail(registry, now, journal.sent):
+        if due.key in journal.failures:
+            problems[due.document.id] = journal.failures[due.key]
+    return problems
 
 
 def due_mail(
@@ -113,10 +158,10 @@ def due_mail(
 ) -> list[Due]:
     """Everything the registry's state calls for at ``now`` (aware) that was not sent yet.
 
-    ``sent``: the journal's sends (:func:`sent_mail`), when the caller has read them already.
+    ``sent``: the journal's sends (:attr:`Journal.sent`), when the caller has read them already.
     """
     now = now or dt.datetime.now().astimezone()
-    sent = sent if sent is not None else sent_mail(registry)
+    sent = sent if sent is not None else mail_journal(registry).sent
     contracts = {contract.id: contract for contract in registry.contracts()}
     settings: dict[str, tuple[tuple[str, ...], ReminderSettings | None]] = {}
     due: list[Due] = []
@@ -205,10 +250,10 @@ def next_reminder(
     return reminder(done + 1) if now >= when else None
 
 
-def last_reminders(registry: Registry) -> dict[int, dt.datetime]:
+def last_reminders(registry: Registry, journal: Journal | None = None) -> dict[int, dt.datetime]:
     """Document ID → time of its last reminder sent (for the dashboard)."""
     last: dict[int, dt.datetime] = {}
-    for key, times in sent_mail(registry).items():
+    for key, times in (journal or mail_journal(registry)).sent.items():
         kind, _, rest = key.partition(":")
         if kind != REMINDER:
             continue

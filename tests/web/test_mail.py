@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import mailbox
+import os
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -36,7 +40,15 @@ from caqes_docs.parties import ROLES
 from caqes_docs.registry.store import CONTRACT, DocumentRecord, Registry
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.web import bootstrap, links
-from caqes_docs.web.mail import FAILED, NO_ADDRESS, SENT, after_upload, due_now, send_due
+from caqes_docs.web.mail import (
+    FAILED,
+    HELD,
+    NO_ADDRESS,
+    SENT,
+    after_upload,
+    due_now,
+    send_due,
+)
 from caqes_docs.workflows.generate import generate
 from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
 
@@ -349,7 +361,8 @@ def test_reminders_go_to_the_late_party_only_and_once(
     assert "relancé le" in page
     export = officer.get(reverse("portail:tableau"), {"format": "csv"}).content.decode("utf-8-sig")
     header, row = export.splitlines()[:2]
-    assert header.endswith("derniere_relance") and row.split(";")[-1]
+    columns = dict(zip(header.split(";"), row.split(";"), strict=True))
+    assert columns["derniere_relance"] and columns["courriel_non_remis"] == ""
     assert send_due().outcomes == []  # the second run sends nothing
     assert box.take() == []
     # Reminder n°2 one interval later, and the dry run lists it without sending.
@@ -491,3 +504,163 @@ def test_a_removed_address_leaves_the_message_waiting_for_one(
     ]
     unknown = officer.post(reverse("portail:contacts", args=["CAQES-INCONNU"]), {"etab": ""})
     assert unknown.status_code == 404
+
+
+# --- a message accepted by the server that comes back undelivered --------------------------------
+
+
+def _bounce(maildir: Path, original: EmailMessage, address: str) -> None:
+    """The delivery report a receiving MTA mails back (RFC 3464, as Postfix writes it)."""
+    headers = "".join(
+        f"{name}: {value}\n" for name, value in original.items() if name.lower() != "content-type"
+    )
+    report = f"""\
+From: MAILER-DAEMON@mx.chu-fictif.fr (Mail Delivery System)
+To: {original["From"]}
+Subject: Undelivered Mail Returned to Sender
+Date: Thu, 03 Dec 2026 14:02:00 +0100
+Message-Id: <20261203130200.4F1@mx.chu-fictif.fr>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B1"
+
+--B1
+Content-Type: text/plain; charset=us-ascii
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--B1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.chu-fictif.fr
+Arrival-Date: Thu,  3 Dec 2026 14:01:58 +0100 (CET)
+
+Final-Recipient: rfc822; {address}
+Original-Recipient: rfc822;{address}
+Action: failed
+Status: 5.1.1
+Remote-MTA: dns; boites.chu-fictif.fr
+Diagnostic-Code: smtp; 550 5.1.1 <{address}>: Recipient address rejected: User
+    unknown in virtual mailbox table
+
+--B1
+Content-Type: text/rfc822-headers
+
+{headers}
+--B1--
+"""
+    mailbox.Maildir(maildir, create=True).add(report.encode())
+
+
+def test_a_bounced_invitation_waits_for_a_new_address_then_goes_to_it(
+    exchange: Exchange, smtp: tuple[Mailbox, int], tmp_path: Path
+) -> None:
+    box, _ = smtp
+    maildir = tmp_path / "retours"
+    with override_settings(CAQES_BOUNCE_MAILDIR=str(maildir)):
+        assert send_due().count(SENT) == 1  # the server accepts it
+        [invitation] = box.take()
+        _bounce(maildir, invitation, ADDRESSES["ETAB"])  # …the establishment's server does not
+
+        run = send_due()
+        assert run.bounces is not None and [b.address for b in run.bounces.recorded] == [
+            ADDRESSES["ETAB"]
+        ]
+        [held] = run.outcomes
+        assert (held.due.kind, held.status) == (INVITATION, HELD)
+        assert f"déjà revenu non distribué de {ADDRESSES['ETAB']}" in held.reason
+        assert box.take() == []
+        [event] = exchange.events("courriel non distribué")
+        assert "5.1.1" in event and event.endswith(f"[clé invitation:{exchange.document.id}:ETAB]")
+        # The dashboard flags the document, until its mail goes through.
+        officer = exchange.officer()
+        flagged = officer.get(reverse("portail:tableau"), {"filtre": "courriel"})
+        assert "courriel non remis" in flagged.content.decode()
+        assert exchange.document.reference in flagged.content.decode()
+
+        assert send_due().outcomes[0].status == HELD  # still nothing to the same address
+        exchange.officer().post(
+            reverse("portail:contacts", args=[exchange.document.reference]),
+            {"etab": "secretariat@chu-fictif.fr", "cpam": ADDRESSES["CPAM"], "ars": ""},
+        )
+        [again] = box.take()
+        assert again["To"] == "secretariat@chu-fictif.fr"
+        assert again["Message-ID"] != invitation["Message-ID"]
+        assert send_due().outcomes == []
+        cleared = officer.get(reverse("portail:tableau"), {"filtre": "courriel"})
+        assert exchange.document.reference not in cleared.content.decode()
+
+
+# --- the command an officer or cron runs --------------------------------------------------------
+
+
+def _relances(data: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "caqes_docs", "relances", "--data", str(data), *args],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "CAQES_MAIL_ARS": ADDRESSES["ARS"], "COLUMNS": "100", **env},
+    )  # fmt: skip
+
+
+def _mail_files(data: Path) -> list[EmailMessage]:
+    """The messages Django's file backend wrote (one file per message, oldest first)."""
+    files = sorted((data / "courriels").glob("*.eml"), key=lambda path: path.stat().st_mtime_ns)
+    return [message_from_bytes(path.read_bytes(), policy=policy.default) for path in files]
+
+
+def test_caqes_relances_reads_the_bounces_and_waits_for_a_corrected_address(
+    tmp_path: Path, chu: Issued
+) -> None:
+    data = tmp_path / "donnees"
+    contracts = data / "contrats"
+    contracts.mkdir(parents=True)
+    pdf = contracts / f"{chu.contract.reference}.pdf"
+    pdf.write_bytes(chu.pdf)
+    sidecar_path(pdf).write_bytes(chu.sidecar)
+    with Registry.open(data / "caqes.db") as registry:
+        registry.register_issued(
+            chu.contract, CONTRACT, pdf, load_issued_record(pdf), load_campaign()
+        )
+    maildir = tmp_path / "retours"
+    mailbox.Maildir(maildir, create=True)
+
+    planned = _relances(data, "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "invitation → Établissement, depuis le" in planned.stdout
+    assert planned.stdout.rstrip().endswith("1 courriel(s) à envoyer (essai : rien n'est envoyé).")
+    assert not (data / "courriels").exists()
+
+    first = _relances(data, CAQES_BOUNCE_MAILDIR=str(maildir))
+    assert first.returncode == 0, first.stderr
+    [invitation] = _mail_files(data)
+    assert invitation["To"] == ADDRESSES["ETAB"]
+    _bounce(maildir, invitation, ADDRESSES["ETAB"])
+
+    second = _relances(data, CAQES_BOUNCE_MAILDIR=str(maildir))
+    assert second.returncode == 0, second.stderr
+    lines = second.stdout.splitlines()
+    assert lines[0] == (
+        f"{chu.contract.reference} contrat : courriel à {ADDRESSES['ETAB']} non distribué "
+        f"(5.1.1 : 550 5.1.1 <{ADDRESSES['ETAB']}>: Recipient address rejected: User unknown in "
+        "virtual mailbox table)"
+    )
+    assert f"en attente d'une autre adresse à {ADDRESSES['ETAB']}" in lines[1]
+    assert lines[-1] == (
+        "0 envoyé(s), 0 en échec, 0 non tenté(s), 0 sans adresse, 1 en attente d'une autre adresse."
+    )
+    assert len(_mail_files(data)) == 1
+
+    subprocess.run(
+        [sys.executable, "-m", "caqes_docs", "contact", chu.contract.reference,
+         "--etab", "secretariat@chu-fictif.fr", "--registry", str(data / "caqes.db")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    third = _relances(data, CAQES_BOUNCE_MAILDIR=str(maildir))
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.rstrip().endswith(
+        "1 envoyé(s), 0 en échec, 0 non tenté(s), 0 sans adresse, 0 en attente d'une autre adresse."
+    )
+    assert [m["To"] for m in _mail_files(data)] == [ADDRESSES["ETAB"], "secretariat@chu-fictif.fr"]
+
+    broken = _relances(data, CAQES_BOUNCE_MAILDIR=str(tmp_path / "absent"))
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("avis de non-remise non lus : ")
