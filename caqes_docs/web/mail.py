@@ -113,13 +113,25 @@ def due_now(
     now: dt.datetime | None = None,
     document_ids: Iterable[int] | None = None,
     journal: reminders.Journal | None = None,
+    book: ContactBook | None = None,
 ) -> list[Due]:
-    """The registry's due mail plus the refusal notices of refused uploads not sent yet."""
+    """The registry's due mail plus the refusal notices of refused uploads not sent yet.
+
+    An invitation sent to an address that is no longer the party's is due again: the new
+    contact gets the link, and the old one's link is revoked by the new one.
+    """
     wanted = set(document_ids) if document_ids is not None else None
-    sent = (journal or reminders.mail_journal(registry)).sent
+    journal = journal or reminders.mail_journal(registry)
+    book = book or ContactBook.load(registry)
+    sent = journal.sent
+
+    def readdressed(invitation: Due) -> bool:
+        to, before = recipients(invitation, book), journal.recipients.get(invitation.key)
+        return bool(to) and before is not None and set(before) != set(to)
+
     due = [
         item
-        for item in reminders.due_mail(registry, now, sent)
+        for item in reminders.due_mail(registry, now, sent, readdressed)
         if wanted is None or item.document.id in wanted
     ]
     refusals = RefusedUpload.objects.order_by("id")
@@ -240,9 +252,9 @@ def send_due(
     run = MailRun()
     if dry_run:
         with open_registry() as registry:
-            journal = reminders.mail_journal(registry)
-            due = due_now(registry, now, document_ids, journal)
-            book, held = ContactBook.load(registry), journal.undelivered
+            journal, book = reminders.mail_journal(registry), ContactBook.load(registry)
+            due = due_now(registry, now, document_ids, journal, book)
+            held = journal.undelivered
             run.outcomes = [
                 _held(item, book, held) or Outcome(item, DRY_RUN, recipients(item, book))
                 for item in due
@@ -255,10 +267,10 @@ def send_due(
             _read_bounces(registry, run)
         if bordereaux:
             _seal_missing(registry, run, document_ids)
-        journal = reminders.mail_journal(registry)
-        due = due_now(registry, now, document_ids, journal)
+        journal, book = reminders.mail_journal(registry), ContactBook.load(registry)
+        due = due_now(registry, now, document_ids, journal, book)
         connection = get_connection()
-        book, held = ContactBook.load(registry), journal.undelivered
+        held = journal.undelivered
         try:
             for index, item in enumerate(due):
                 outcome = _held(item, book, held) or _send_one(registry, item, book, connection)

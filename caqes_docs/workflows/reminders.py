@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from caqes_docs.inputs.campaign import ReminderSettings
@@ -51,6 +52,7 @@ KINDS = (INVITATION, REMINDER, RECEIPT, COMPLETION, REFUSAL)
 
 _KEY = re.compile(r"\[clé ([^\]]+)\]\s*$")
 _BOUNCED_TO = re.compile(r" à (\S+) revenu non distribué ")
+_SENT_TO = re.compile(r" envoyé à (\S+(?:, \S+)*) \([^()]*\)(?: \(message <[^<>]*>\))? \[clé ")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class Journal:
     """The addresses the key's last send came back undelivered from."""
     failures: dict[str, str] = field(default_factory=dict)
     """The detail of the key's last failure (refusal, bounce) not followed by a send."""
+    recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The addresses of the key's last successful send."""
 
 
 def mail_journal(registry: Registry) -> Journal:
@@ -121,6 +125,9 @@ def mail_journal(registry: Registry) -> Journal:
         key = found.group(1)
         if event.kind == MAIL_SENT:
             journal.sent[key].append(dt.datetime.fromisoformat(event.time))
+            to = _SENT_TO.search(event.detail)
+            if to:
+                journal.recipients[key] = tuple(to.group(1).split(", "))
             journal.undelivered.pop(key, None)
             journal.failures.pop(key, None)
             continue
@@ -155,10 +162,13 @@ def due_mail(
     registry: Registry,
     now: dt.datetime | None = None,
     sent: dict[str, list[dt.datetime]] | None = None,
+    readdressed: Callable[[Due], bool] | None = None,
 ) -> list[Due]:
     """Everything the registry's state calls for at ``now`` (aware) that was not sent yet.
 
     ``sent``: the journal's sends (:attr:`Journal.sent`), when the caller has read them already.
+    ``readdressed``: whether the awaited party's invitation went to addresses that are no longer
+    its own (its contact changed since): the invitation is then due again.
     """
     now = now or dt.datetime.now().astimezone()
     sent = sent if sent is not None else mail_journal(registry).sent
@@ -172,7 +182,7 @@ def due_mail(
             reminders = campaign.reminders if campaign is not None else None
             settings[contract.campaign] = (contract.signing_order(), reminders)
         order, reminders = settings[contract.campaign]
-        due += _document_due(registry, document, contract, order, reminders, sent, now)
+        due += _document_due(registry, document, contract, order, reminders, sent, now, readdressed)
     return due
 
 
@@ -184,6 +194,7 @@ def _document_due(
     reminders: ReminderSettings | None,
     sent: dict[str, list[dt.datetime]],
     now: dt.datetime,
+    readdressed: Callable[[Due], bool] | None = None,
 ) -> list[Due]:
     signatures = registry.signatures(document.id)
     due = [
@@ -208,7 +219,7 @@ def _document_due(
         max((sig.recorded_at for sig in signatures), default=document.issued_at)
     )
     invitation = Due(INVITATION, document, contract, role, since=since, order=order)
-    if invitation.key not in sent:
+    if invitation.key not in sent or (readdressed is not None and readdressed(invitation)):
         return [*due, invitation]
     reminder = next_reminder(invitation, reminders, sent, now)
     return [*due, reminder] if reminder is not None else due

@@ -664,3 +664,29 @@ def test_caqes_relances_reads_the_bounces_and_waits_for_a_corrected_address(
     broken = _relances(data, CAQES_BOUNCE_MAILDIR=str(tmp_path / "absent"))
     assert broken.returncode == 1
     assert broken.stderr.startswith("avis de non-remise non lus : ")
+
+
+def test_a_new_address_gets_the_invitation_again_and_the_old_link_dies(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    send_due()
+    [first] = box.take()
+    old_token = _token(first)
+    exchange.officer().post(
+        reverse("portail:contacts", args=[exchange.document.reference]),
+        {"etab": "nouvelle-direction@chu-fictif.fr", "cpam": ADDRESSES["CPAM"], "ars": ""},
+    )
+    [again] = box.take()  # at once, from the portal
+    assert again["To"] == "nouvelle-direction@chu-fictif.fr"
+    assert "à signer par l'établissement" in again["Subject"]
+    assert links.find_link(old_token) is None  # the former director's link is revoked
+    new_link = links.find_link(_token(again))
+    assert new_link is not None and new_link.party == "ETAB"
+    assert send_due().outcomes == []  # once
+    # The CPAM's address changes too, but the CPAM is not awaited yet: nothing goes to it.
+    exchange.officer().post(
+        reverse("portail:contacts", args=[exchange.document.reference]),
+        {"etab": "nouvelle-direction@chu-fictif.fr", "cpam": "caqes@cpam-gironde.fr", "ars": ""},
+    )
+    assert box.take() == []
