@@ -29,8 +29,13 @@ class Party:
     date_anchor: str
     name: str
     """How documents and messages name the party."""
-    tooltip: str
-    """The field's description, shown by PDF readers."""
+    of_name: str
+    """« de l'établissement », « de la CPAM »: the party as a complement, in messages."""
+
+    @property
+    def tooltip(self) -> str:
+        """The field's description, shown by PDF readers."""
+        return f"Signature {self.of_name}"
 
 
 PARTIES: tuple[Party, ...] = (
@@ -40,10 +45,10 @@ PARTIES: tuple[Party, ...] = (
         "/s1_ETAB/",
         "/d1_ETAB/",
         "Établissement",
-        "Signature de l'établissement",
+        "de l'établissement",
     ),
-    Party(Role.CPAM, "s2_CPAM", "/s2_CPAM/", "/d2_CPAM/", "CPAM", "Signature de la CPAM"),
-    Party(Role.ARS, "s3_ARS", "/s3_ARS/", "/d3_ARS/", "ARS", "Signature de l'ARS"),
+    Party(Role.CPAM, "s2_CPAM", "/s2_CPAM/", "/d2_CPAM/", "CPAM", "de la CPAM"),
+    Party(Role.ARS, "s3_ARS", "/s3_ARS/", "/d3_ARS/", "ARS", "de l'ARS"),
 )
 """In the default signing order: établissement, CPAM, ARS."""
 

@@ -88,7 +88,9 @@ def set_contacts(
         try:
             checked[role] = check_email(value)
         except ValueError as exc:
-            problems.append(InputError(str(exc), place=f"courriel {_of(role)}", value=value))
+            problems.append(
+                InputError(str(exc), place=f"courriel {party(role).of_name}", value=value)
+            )
     if problems:
         raise problems[0] if len(problems) == 1 else InvalidData(problems)
     book = ContactBook.load(registry, contract)
@@ -105,10 +107,6 @@ def set_contacts(
     return made
 
 
-def _of(role: str) -> str:
-    return {"ETAB": "de l'établissement", "CPAM": "de la CPAM", "ARS": "de l'ARS"}[role]
-
-
 def _detail(role: str, before: str | None, after: str | None, changed_by: str) -> str:
     if after is None:
         what = f"supprimée (était {before})"
@@ -116,4 +114,4 @@ def _detail(role: str, before: str | None, after: str | None, changed_by: str) -
         what = f"fixée à {after}"
     else:
         what = f"{before} → {after}"
-    return f"adresse électronique {_of(role)} {what}, par {changed_by}"
+    return f"adresse électronique {party(role).of_name} {what}, par {changed_by}"

@@ -49,6 +49,7 @@ from pathlib import Path
 
 from caqes_docs.errors import InputError
 from caqes_docs.files import local_time, system_reason
+from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.store import DocumentRecord, Registry
 from caqes_docs.workflows.reminders import MAIL_BOUNCED, MAIL_SENT, mark
 
@@ -64,7 +65,6 @@ NOT_OURS = "pas un courriel de caqes"
 ALREADY = "avis déjà enregistré"
 NOT_A_FILE = "pas un fichier de courrier"
 
-_FIX = {"ETAB": "de l'établissement", "CPAM": "de la CPAM", "ARS": "de l'ARS"}
 _STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
 _ORIGINAL_TYPES = (
     "text/rfc822-headers",
@@ -426,7 +426,7 @@ def _record(
 
 def _detail(send: _Send, bounce: RecordedBounce) -> str:
     when = local_time(bounce.date).strftime("%d/%m/%Y à %H:%M")
-    fix = _FIX.get(send.role, "du destinataire")
+    fix = party(send.role).of_name if send.role in ROLES else "du destinataire"
     return (
         f"courriel « {send.subject} » à {bounce.address} revenu non distribué le {when} "
         f"({bounce.status} : {bounce.diagnostic or 'sans diagnostic'}) ; corriger l'adresse "
