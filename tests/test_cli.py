@@ -122,6 +122,24 @@ def test_generate_sign_verify_through_the_cli(tmp_path: Path) -> None:
     code, stdout, _ = run("verify", str(pdf), "--no-trust-check")
     assert code == 0 and "confiance NON VÉRIFIÉE" in stdout
 
+    # A copy downloaded from the portal comes without its .emission.json: the party gives the
+    # issued document's digest the link's page shows.
+    downloaded = tmp_path / "telechargement" / "a-signer.pdf"
+    downloaded.parent.mkdir()
+    downloaded.write_bytes(pdf.read_bytes())
+    issued = json.loads((out / "CAQES-NA-2022-640990016.emission.json").read_text())["sha256"]
+    code, _, err = sign("CPAM", "cpam-64-bayonne.p12", downloaded)
+    assert code == 1 and "aucune trace de l'émission" in err
+    code, _, err = run("sign", str(downloaded), "--role", "CPAM", "--p12",
+                       str(pki / "cpam-64-bayonne.p12"), "--password-file", password, "--trust",
+                       str(pki / "root-ca.pem"), "--issued", "0" * 64)  # fmt: skip
+    assert code == 1 and "émis" in err
+    code, stdout, err = run("sign", str(downloaded), "--role", "CPAM", "--p12",
+                            str(pki / "cpam-64-bayonne.p12"), "--password-file", password,
+                            "--trust", str(pki / "root-ca.pem"), "--issued", issued)  # fmt: skip
+    assert code == 0, err
+    assert "a-signer.pdf : signé (CPAM" in stdout
+
     assert sign("CPAM", "cpam-64-bayonne.p12", pdf)[0] == 0
     assert sign("ARS", "ars.p12", out / "CAQES-NA-2022-640990016.signe-cpam.pdf")[0] == 0
     pdf = out / "CAQES-NA-2022-640990016.signe-ars.pdf"

@@ -221,6 +221,10 @@ def _signer(
     help="Niveau PAdES : B-T horodate (--tsa), B-LT ajoute la révocation, B-LTA l'archive.",
 )  # fmt: skip
 @click.option("--tsa", metavar="URL", help="Adresse du service d'horodatage (RFC 3161).")
+@click.option(
+    "--issued", "empreinte", metavar="SHA256",
+    help="Empreinte du document émis (page du lien du portail), sans fiche .emission.json.",
+)  # fmt: skip
 @TRUST_OPTION
 @CAMPAIGN_OPTION
 @TRUSTED_LIST_OPTION
@@ -240,6 +244,7 @@ def sign_command(
     pin_file: Path | None,
     niveau: str,
     tsa: str | None,
+    empreinte: str | None,
     confiance: tuple[Path, ...],
     campagne: Path | None,
     sortie: Path | None,
@@ -255,8 +260,12 @@ def sign_command(
     """
     input_errors_are_unreadable()
     from caqes_docs.inputs.campaign import load_campaign
+    from caqes_docs.issued import IssuedRecord
     from caqes_docs.signatures.signing import sign_documents, validation_context_for
 
+    if empreinte and len(fichiers) > 1:
+        fail("--issued désigne le document émis d'un seul FICHIER")
+    issued = IssuedRecord.from_digest(empreinte) if empreinte else None
     campaign = load_campaign(campagne)
     lists = trusted_lists_from(listes_confiance, signataires_listes)
     context = validation_context_for(list(confiance)) if niveau in ("B-LT", "B-LTA") else None
@@ -264,7 +273,7 @@ def sign_command(
         results = sign_documents(
             fichiers, role, signer, level=niveau, tsa_url=tsa, output=sortie,
             validation_context=context, trust_roots=confiance, campaign=campaign,
-            trusted_lists=lists,
+            trusted_lists=lists, issued=issued,
         )  # fmt: skip
     for result in results:
         if result.ok:

@@ -66,6 +66,8 @@ def serve_command(host: str, port: int, workers: int, dossier: Path, production:
     Ctrl+C arrête les deux. Les agents se connectent sur http://HOST:PORT/ ; les parties
     suivent leur lien personnel.
     """
+    if not production:  # the mails' links point to this server (production: the proxy's)
+        os.environ.setdefault("CAQES_PUBLIC_URL", f"http://{host}:{port}")
     env = _setup(dossier, production)
     consumer = subprocess.Popen(
         [sys.executable, "-m", "django", "run_huey", "--workers", "1"], env=env

@@ -42,13 +42,21 @@ class NewLink:
 
 
 def create_link(
-    document: DocumentRecord, role: str, contact: str, created_by: str, days: int | None = None
+    document: DocumentRecord,
+    role: str,
+    contact: str,
+    created_by: str,
+    days: int | None = None,
+    *,
+    revoke_earlier: bool = True,
 ) -> NewLink:
-    """A new link for ``role`` on ``document``; earlier live links of the pair are revoked."""
+    """A new link for ``role`` on ``document``; earlier live links of the pair are revoked
+    unless ``revoke_earlier`` is False."""
     now = timezone.now()
-    PartyLink.objects.filter(document_id=document.id, party=role, revoked_at__isnull=True).update(
-        revoked_at=now
-    )
+    if revoke_earlier:
+        PartyLink.objects.filter(
+            document_id=document.id, party=role, revoked_at__isnull=True
+        ).update(revoked_at=now)
     selector = secrets.token_urlsafe(SELECTOR_BYTES)
     secret = secrets.token_urlsafe(SECRET_BYTES)
     link = PartyLink.objects.create(

@@ -4,8 +4,10 @@ What is due comes from the registry (:func:`caqes_docs.workflows.reminders.due_m
 refused uploads, from the portal's own rows; each message is rendered from an editable French
 template of ``templates/mail/`` and sent through Django's mail framework (SMTP, or files in
 the data folder by default: see the settings). A message that needs a link carries a fresh
-access link of ITS party only (:func:`caqes_docs.web.links.create_link`, which revokes that
-party's earlier links).
+access link of ITS party only (:func:`caqes_docs.web.links.create_link`). The links of the
+party's earlier messages stay valid (a party often follows the first mail), unless they went to
+another address: an address changed by an officer takes the old address's links with it. The
+links officers made themselves (the CSV) are theirs to revoke.
 
 Every send is a registry event (``courriel``, its Message-ID and key at the end); every failure
 too (``courriel en échec``: refusal, 4xx, 5xx, connection refused), and a failed message stays
@@ -33,6 +35,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from caqes_docs.errors import CaqesError
 from caqes_docs.parties import party
@@ -88,8 +91,9 @@ class Outcome:
 
     def describe(self) -> str:
         to = f" à {', '.join(self.recipients)}" if self.recipients else ""
-        why = f" ({self.reason})" if self.reason else ""
-        return f"{self.due.describe()} : {self.status}{to}{why}"
+        why = f"\n    {self.reason}" if self.reason else ""
+        # What and to whom, then what became of it, then why: lines that fit 100 columns.
+        return f"{self.due.describe()}\n    {self.status}{to}{why}"
 
 
 @dataclass
@@ -324,7 +328,7 @@ def _held(due: Due, book: ContactBook, undelivered: dict[str, set[str]]) -> Outc
         due,
         HELD,
         to,
-        reason=f"déjà revenu non distribué de {', '.join(back)} : corriger l'adresse {where}",
+        reason=f"revenu non distribué de {', '.join(back)} : corriger l'adresse {where}",
     )
 
 
@@ -370,11 +374,14 @@ class _Link:
 
     @classmethod
     def make(cls, due: Due, to: tuple[str, ...]) -> _Link:
-        live = PartyLink.objects.filter(
-            document_id=due.document.id, party=due.role, revoked_at__isnull=True
-        )
-        revoked = tuple(live.values_list("id", flat=True))
-        new = create_link(due.document, due.role, ", ".join(to), LINKS_BY)
+        contact = ", ".join(to)
+        elsewhere = PartyLink.objects.filter(
+            document_id=due.document.id, party=due.role, revoked_at__isnull=True,
+            created_by=LINKS_BY,
+        ).exclude(contact=contact)  # fmt: skip
+        revoked = tuple(elsewhere.values_list("id", flat=True))
+        elsewhere.update(revoked_at=timezone.now())
+        new = create_link(due.document, due.role, contact, LINKS_BY, revoke_earlier=False)
         return cls(new.link.id, new.url, revoked)
 
     def undo(self) -> None:

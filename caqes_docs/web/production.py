@@ -27,3 +27,6 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = [f"https://{host}" for host in ALLOWED_HOSTS]  # noqa: F405
+# The links of the mails: the public HTTPS address, the first host name unless given.
+if not os.environ.get("CAQES_PUBLIC_URL") and ALLOWED_HOSTS:  # noqa: F405
+    CAQES_PUBLIC_URL = f"https://{ALLOWED_HOSTS[0]}"  # noqa: F405

@@ -89,7 +89,7 @@ class Due:
     def describe(self) -> str:
         """One French line for ``caqes relances --dry-run``."""
         what = f"relance n°{self.number}" if self.kind == REMINDER else self.kind
-        since = f", depuis le {self.since:%d/%m/%Y}" if self.since else ""
+        since = f" (attendu depuis le {self.since:%d/%m/%Y})" if self.since else ""
         return (
             f"{self.document.reference} {self.document.label} : {what} → {self.party_name}{since}"
         )
@@ -98,6 +98,15 @@ class Due:
 def mark(key: str) -> str:
     """The end of a mail event's detail that names its key."""
     return f"[clé {key}]"
+
+
+_MACHINE_PARTS = re.compile(r" \(message <[^<>]*>\)| \[clé [^\]]*\]\s*$")
+
+
+def readable(detail: str) -> str:
+    """An event's detail as officers read it: without the Message-ID and key kept for the
+    machine."""
+    return _MACHINE_PARTS.sub("", detail)
 
 
 @dataclass

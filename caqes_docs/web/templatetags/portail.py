@@ -8,6 +8,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from caqes_docs.workflows.reminders import readable
+
 register = template.Library()
 
 
@@ -29,3 +31,9 @@ def moment(value: Any) -> str:
     if timezone.is_aware(value):
         value = timezone.localtime(value)
     return value.strftime("%d/%m/%Y %H:%M")
+
+
+@register.filter
+def journal(detail: str) -> str:
+    """An event's detail without the parts kept for the machine (Message-ID, mail key)."""
+    return readable(str(detail))
