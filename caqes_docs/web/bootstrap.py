@@ -16,6 +16,8 @@ DEV_SETTINGS = "caqes_docs.web.settings"
 # Where ``make demo`` prepares the portal, and what ``caqes serve`` serves by default from the
 # repository root: a campaign of its own, to be issued and signed through the portal.
 DEMO_DATA_DIR = Path("demo") / "en-ligne"
+FINESS_EXTRACT_FILE = "finess-extrait.csv"
+"""The data folder's own FINESS extract, which the portal's batch uses (settings)."""
 # What the portal needs of a PKI: the root that verifies uploads, the ARS key it countersigns with.
 _PORTAL_PKI = ("root-ca.pem", "ars.p12")
 PRODUCTION_SETTINGS = "caqes_docs.web.production"
@@ -93,6 +95,16 @@ def _write_demo_campaign(target: Path) -> None:
     write_text(target, yaml.safe_dump(campaign, allow_unicode=True, sort_keys=False))
 
 
+def _copy_demo_finess_extract(target: Path) -> None:
+    """The examples' FINESS extract, so that the portal completes and checks the example
+    targeting file as ``caqes demo`` does."""
+    from caqes_docs.resources import shipped_dir
+    from caqes_docs.workflows.demo import FINESS_EXTRACT
+
+    if not target.exists():
+        shutil.copy2(shipped_dir("examples") / FINESS_EXTRACT, target)
+
+
 @dataclass
 class PortalDemo:
     """What :func:`prepare_portal_demo` made: the officer's login and the parties' links."""
@@ -125,6 +137,7 @@ def prepare_portal_demo(
             if not (Path(data_dir) / "pki" / name).exists():
                 shutil.copy2(pki_from / name, Path(data_dir) / "pki" / name)
     _write_demo_campaign(Path(data_dir) / "campagne.yaml")
+    _copy_demo_finess_extract(Path(data_dir) / FINESS_EXTRACT_FILE)
     configure(data_dir)
     prepare_database()
     from django.conf import settings

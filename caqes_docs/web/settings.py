@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
 
-from caqes_docs.web.bootstrap import DEMO_DATA_DIR
+from caqes_docs.web.bootstrap import DEMO_DATA_DIR, FINESS_EXTRACT_FILE
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -65,8 +65,11 @@ CAQES_ARS_PIN_FILE = os.environ.get("CAQES_ARS_PIN_FILE") or ""
 CAQES_CAMPAIGN_FILE = os.environ.get("CAQES_CAMPAIGN_FILE") or (
     str(CAQES_DATA_DIR / "campagne.yaml") if (CAQES_DATA_DIR / "campagne.yaml").is_file() else None
 )
-# FINESS extracts that complete and check the portal's batch (comma-separated paths).
-CAQES_FINESS_EXTRACT = _env_list("CAQES_FINESS_EXTRACT")
+# FINESS extracts that complete and check the portal's batch (comma-separated paths); else the
+# data folder's own extract if any.
+CAQES_FINESS_EXTRACT = _env_list("CAQES_FINESS_EXTRACT") or [
+    str(path) for path in [CAQES_DATA_DIR / FINESS_EXTRACT_FILE] if path.is_file()
+]
 CAQES_UPLOAD_MAX_BYTES = int(os.environ.get("CAQES_UPLOAD_MAX_MB", "50")) * 1024 * 1024
 CAQES_LINK_DAYS = int(os.environ.get("CAQES_LINK_DAYS", "90"))
 # Address printed in the links' CSV export (the portal's public address).
