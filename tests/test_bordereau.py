@@ -1,9 +1,12 @@
 """The bordereau de signature: real contracts (LibreOffice), real signatures, a real registry.
 
-Two example contracts are issued and signed by their three parties with the demo PKI; the
-registry records the signed copies. Each complete contract gets its sealed bordereau, whose
-facts are checked against ``caqes verify --json`` and whose seal and match are checked by
-:func:`check_bordereau` (and ``caqes verify --bordereau``).
+Two example contracts are issued and signed by their three parties with the demo PKI. The
+first is received once, signed by all (``caqes receive``); the second, under the longest
+realistic establishment name, is received party by party as through the portal, with the
+portal's journal (uploads accepted and refused, the ARS countersignature). Each complete
+contract gets its sealed bordereau, whose facts are checked against ``caqes verify --json``
+and whose seal and match are checked by :func:`check_bordereau` (and ``caqes verify
+--bordereau``).
 """
 
 from __future__ import annotations
@@ -23,24 +26,33 @@ from caqes_docs.cli import main
 from caqes_docs.errors import VerificationError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import sidecar_path
-from caqes_docs.parties import ROLES
-from caqes_docs.registry.lifecycle import signed_copy_path
+from caqes_docs.parties import ROLES, party
+from caqes_docs.registry.lifecycle import receive, signed_copy_path
 from caqes_docs.registry.store import DocumentRecord, Registry, Signature
 from caqes_docs.signatures.pki import create_demo_pki
 from caqes_docs.signatures.signing import load_p12, sign_documents
 from caqes_docs.signatures.verify import SIGNED, verify_document
 from caqes_docs.workflows.bordereau import (
     BORDEREAU_EVENT,
+    MAX_EVENTS,
+    EventFact,
     bordereau_facts,
     check_bordereau,
     issue_bordereau,
     missing_bordereaux,
+    receipt_rows,
 )
 from caqes_docs.workflows.generate import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ("chu-fictif-bordeaux", "clinique-fictive-bayonne")
 PASSWORD = b"caqes-bordereau"
+# The longest establishment name of the national FINESS file is about this long.
+LONG_NAME = (
+    "Groupement de coopération sanitaire Centre hospitalier intercommunal de la Côte basque "
+    "et Clinique « Les Pins » & Associés"
+)
+REFUSED_UPLOADS = 20
 
 
 @dataclass(frozen=True)
@@ -78,12 +90,71 @@ def _record_signed(registry: Registry, document: DocumentRecord, copy: Path, roo
         registry.complete(document)
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _journal(registry: Registry, document: DocumentRecord, kind: str, detail: str) -> None:
+    with registry.transaction():
+        registry.add_event(document.contract_id, document.id, kind, detail)
+
+
+def _receive_through_portal(
+    registry: Registry, document: DocumentRecord, copies: dict[str, Path], root: Path
+) -> None:
+    """Each party's copy received in turn, journaled as ``web/exchange.py`` and
+    ``web/tasks.py`` do: refused uploads first, then the accepted upload or countersignature."""
+    original = f"{document.issued_path.stem}-a-signer-version-definitive.signe-{{}}.pdf"
+    for number in range(REFUSED_UPLOADS):
+        name = original.format(f"essai-{number:02d}")
+        _journal(
+            registry, document, "dépôt refusé",
+            f"dépôt refusé (Établissement, fichier « {name} », SHA-256 {number:064x}) : ce "
+            f"fichier ne prolonge pas le contrat {document.reference} émis pour ce lien : "
+            "c'est un autre document, ou une copie modifiée en dehors de la signature",
+        )  # fmt: skip
+    for role, copy in copies.items():
+        [outcome] = receive([copy], registry, [root])
+        assert outcome.ok, outcome.message
+        if role == "ARS":
+            detail = (
+                "contresignature ARS depuis le portail par Marie-Hélène de LA ROCHEFOUCAULD-"
+                f"DUPONT : {outcome.message}"
+            )
+            _journal(registry, document, "contresignature", detail)
+            continue
+        name = original.format(role.lower())
+        _journal(
+            registry, document, "dépôt",
+            f"dépôt accepté ({party(role).name}, fichier « {name} », SHA-256 {_sha256(copy)}) "
+            f": {outcome.message}",
+        )  # fmt: skip
+
+
+def _example(folder: Path, name: str) -> Path:
+    """The example contract file; the second under :data:`LONG_NAME`."""
+    source = ROOT / "examples" / f"{name}.yaml"
+    if name == EXAMPLES[0]:
+        return source
+    target = folder / source.name
+    text = source.read_text(encoding="utf-8")
+    target.write_text(
+        text.replace(
+            "raison_sociale: Clinique « Les Pins » & Associés", f"raison_sociale: {LONG_NAME}"
+        ),
+        encoding="utf-8",
+    )
+    return target
+
+
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
     folder = tmp_path_factory.mktemp("bordereau")
     db = folder / "caqes.db"
     report = generate(
-        [ROOT / "examples" / f"{name}.yaml" for name in EXAMPLES], folder / "contrats", registry=db
+        [_example(folder, name) for name in EXAMPLES], folder / "contrats", registry=db
     )
     assert not report.failed, report.failed
     pki = create_demo_pki(
@@ -94,9 +165,10 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
     )  # fmt: skip
     with Registry.open(db) as registry:
         documents = {doc.reference: doc for doc in registry.documents()}
-        for item in report.generated:
+        for number, item in enumerate(report.generated):
             assert item.pdf is not None
             source = item.pdf
+            copies = {}
             for role in ROLES:
                 target = folder / f"{item.pdf.stem}-{role}.pdf"
                 [result] = sign_documents(
@@ -107,10 +179,12 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Signed:
                     trust_roots=[pki.root_certificate],
                 )
                 assert result.ok, result.error
-                source = target
-            _record_signed(
-                registry, documents[item.contract.reference], source, pki.root_certificate
-            )
+                source = copies[role] = target
+            document = documents[item.contract.reference]
+            if number == 0:
+                _record_signed(registry, document, source, pki.root_certificate)
+            else:
+                _receive_through_portal(registry, document, copies, pki.root_certificate)
     assert pki.ars is not None
     return Signed(
         folder, db, pki.root_certificate, pki.ars, [i.contract.reference for i in report.generated]
@@ -243,10 +317,12 @@ def test_its_facts_are_those_of_verify_json(signed: Signed, sealed: dict[str, Pa
     ]  # fmt: skip
     assert stated == expected
     # What the report leaves out: the issuer (the demo root) and the revision each covers.
-    assert {s.issuer for s in facts.signatures} == {
-        "Common Name: AC racine de démonstration CAQES, Organization: CAQES démonstration, "
-        "Country: FR"
-    }
+    assert {s.issuer for s in facts.signatures} == {"AC racine de démonstration CAQES"}
+    etab = facts.signatures[0]
+    assert etab.certificate == (
+        f"{etab.signer}, Centre hospitalier universitaire fictif de Bordeaux, "
+        f"FINESS-{facts.finess_ej}"
+    )
     assert [s.revision for s in facts.signatures] == sorted(s.revision for s in facts.signatures)
     assert facts.signatures[-1].covered_bytes <= document.signed_path.stat().st_size  # type: ignore[union-attr]
     # The bordereau's text states the same facts.
@@ -340,3 +416,84 @@ def test_the_model_passes_check_template() -> None:
     from caqes_docs.documents.lint import check_template
 
     assert check_template(ROOT / "templates" / "bordereau.docx") == []
+
+
+def _portal_document(signed: Signed) -> DocumentRecord:
+    return _document(signed, signed.references[1])
+
+
+def test_a_portal_contract_with_many_long_receptions_holds_on_one_page(
+    signed: Signed, sealed: dict[str, Path]
+) -> None:
+    document = _portal_document(signed)
+    reader = PdfReader(sealed[document.reference])
+    assert len(reader.pages) == 1
+    [seal] = [
+        annotation.get_object()
+        for annotation in reader.pages[0].get("/Annots", [])
+        if annotation.get_object().get("/T") == party("ARS").field
+    ]
+    assert seal["/Rect"][1] > 0  # on the page, not pushed off it
+    text = " ".join(reader.pages[0].extract_text().split())
+    with Registry.open(signed.registry) as registry:
+        facts = bordereau_facts(registry, document, [signed.root])
+    # 20 refused uploads + 2 accepted + 3 « signature » + « signé » + the countersignature.
+    assert len(facts.events) == REFUSED_UPLOADS + 7
+    shown = REFUSED_UPLOADS + 7 - (MAX_EVENTS - 1)
+    assert f"… et {shown} autre(s) réception(s), dont {shown} dépôt(s) refusé(s)" in text
+    for fact in ("dépôt accepté (Établissement", "dépôt accepté (CPAM", "contresignature ARS"):
+        assert fact in text
+    assert "Common Name" not in text and "Organization" not in text
+    assert "émis par AC racine de démonstration CAQES" in text
+    assert f"FINESS-{document.reference[-9:]}" in text
+    assert document.issued_sha256 in text  # the documents' digests only, not the uploads'
+    assert f"{0:064x}" not in text and _sha256(signed_copy_path(document.issued_path)) in text
+    check = check_bordereau(sealed[document.reference], trust_roots=[signed.root])
+    assert check.ok, check.problems
+
+
+def test_receipt_rows_keep_the_signatures_and_count_the_rest() -> None:
+    refused = [EventFact(f"2023-01-{day:02d}T10:00:00+01:00", "dépôt refusé", "dépôt refusé")
+               for day in range(1, 25)]  # fmt: skip
+    accepted = [EventFact("2023-01-26T10:00:00+01:00", "signature", f"signé par {role}")
+                for role in ROLES]  # fmt: skip
+    rows = receipt_rows(refused + accepted)
+    assert len(rows) == MAX_EVENTS
+    assert [row["detail"] for row in rows[-4:-1]] == [f"signé par {role}" for role in ROLES]
+    room = MAX_EVENTS - 1 - len(ROLES)  # the latest refusals fill the room left
+    assert rows[0]["date"] == f"{24 - room + 1:02d}/01/2023 10:00:00"
+    left = 24 - room
+    assert rows[-1]["detail"] == (
+        f"… et {left} autre(s) réception(s), dont {left} dépôt(s) refusé(s) : voir caqes export"
+    )
+    assert receipt_rows(accepted) == [
+        {"date": "26/01/2023 10:00:00", "detail": f"signé par {role}"} for role in ROLES
+    ]
+    long = EventFact(
+        "2023-01-26T10:00:00+01:00",
+        "dépôt",
+        f"dépôt accepté (Établissement, fichier « {'x' * 80}.pdf », SHA-256 {'a' * 64}) : "
+        "signature(s) enregistrée(s) : ETAB ; en attente : CPAM, ARS",
+    )
+    [row] = receipt_rows([long])
+    assert row["detail"].startswith(
+        f"dépôt accepté (Établissement, fichier « {'x' * 14}…{'x' * 11}.pdf ») : signature"
+    )
+    assert "SHA-256" not in row["detail"] and "en attente" not in row["detail"]
+    [row] = receipt_rows([EventFact(long.time, "dépôt", "W" * 200)])
+    assert row["detail"] == "W" * 48 + "…"  # cut to what one line of the table holds
+
+
+def test_verify_bordereau_says_when_the_signed_copy_is_missing(
+    signed: Signed, sealed: dict[str, Path], tmp_path: Path
+) -> None:
+    alone = tmp_path / sealed[signed.references[0]].name
+    shutil.copyfile(sealed[signed.references[0]], alone)
+    result = CliRunner().invoke(
+        main, ["verify", "--bordereau", "--trust", str(signed.root), str(alone)], prog_name="caqes"
+    )
+    assert result.exit_code == 1
+    expected = alone.name.replace(".bordereau.pdf", ".signe.pdf")
+    assert f"copie signée : introuvable : {expected} attendu à côté du bordereau" in result.output
+    assert "NE CORRESPOND PAS" not in result.output
+    assert "scellé par l’ARS" in result.output  # the seal itself still holds

@@ -1512,14 +1512,33 @@ BORDEREAU_FACTS: list[tuple[str, str]] = [
     ("Résultat de la vérification", "{{ resultat }}"),
 ]
 BORDEREAU_SIGNATURE_COLUMNS: list[tuple[int, str]] = [
-    (1500, "Partie"),
-    (4338, "Signataire et certificat"),
-    (2000, "Date et horodatage"),
-    (1800, "Vérification"),
+    (1300, "Partie"),
+    (4900, "Signataire et certificat"),
+    (1800, "Date et horodatage"),
+    (1638, "Vérification"),
 ]
-BORDEREAU_EVENT_COLUMNS: list[tuple[int, str]] = [(2000, "Date"), (7638, "Réception")]
+# One line per reception: bordereau.py cuts each line to what this column holds.
+BORDEREAU_EVENT_COLUMNS: list[tuple[int, str]] = [(1850, "Date"), (7788, "Réception")]
 BORDEREAU_SEAL = "Scellé pour l’{{ ars.nom_court }}"
 BORDEREAU_SIZE = 8  # the digests (64 characters) hold on one line of the table at this size
+
+
+def _bordereau_cells(table: Table) -> None:
+    """Every paragraph mark of ``table`` at the text's size: a line of the table is then as
+    high as its 8 pt text, not the 9 pt of the table style (one page holds more rows)."""
+    for paragraph in table._tbl.iter(qn("w:p")):
+        p_pr = paragraph.get_or_add_pPr()
+        r_pr = p_pr.find(qn("w:rPr"))
+        if r_pr is None:
+            r_pr = _el("w:rPr")
+            p_pr.append(r_pr)
+        r_pr.append(_el("w:sz", val=str(BORDEREAU_SIZE * 2)))
+
+
+def _bordereau_heading(doc: DocxDocument, text: str) -> None:
+    heading = doc.add_paragraph(text, style="CAQES Article")
+    heading.paragraph_format.space_before = Pt(10)
+    heading.paragraph_format.space_after = Pt(4)
 
 
 def _bordereau_facts(doc: DocxDocument) -> None:
@@ -1528,10 +1547,11 @@ def _bordereau_facts(doc: DocxDocument) -> None:
         name, text = _row(table, [1, 1])
         _first(name, label, bold=True, size=BORDEREAU_SIZE)
         _first(text, value, size=BORDEREAU_SIZE)
+    _bordereau_cells(table)
 
 
 def _bordereau_signatures(doc: DocxDocument) -> None:
-    doc.add_paragraph("Signatures", style="CAQES Article")
+    _bordereau_heading(doc, "Signatures")
     table = _table(doc, [width for width, _ in BORDEREAU_SIGNATURE_COLUMNS])
     headers = _row(table, [1] * len(BORDEREAU_SIGNATURE_COLUMNS), header=True, fill=HEADER_FILL)
     for cell, (_, header) in zip(headers, BORDEREAU_SIGNATURE_COLUMNS, strict=True):
@@ -1540,17 +1560,17 @@ def _bordereau_signatures(doc: DocxDocument) -> None:
     party_cell, signer, when, check = _row(table, [1, 1, 1, 1])
     _first(party_cell, "{{ s.partie }}", bold=True, size=BORDEREAU_SIZE)
     _first(signer, "{{ s.signataire }}", bold=True, size=BORDEREAU_SIZE)
-    _more(signer, "Certificat : {{ s.sujet }}", size=BORDEREAU_SIZE)
-    _more(signer, "Émetteur : {{ s.emetteur }}", size=BORDEREAU_SIZE)
+    _more(signer, "Certificat : {{ s.sujet }}, émis par {{ s.emetteur }}", size=BORDEREAU_SIZE)
     _first(when, "{{ s.date_signature }}", size=BORDEREAU_SIZE)
     _more(when, "Horodatage : {{ s.horodatage }}", size=BORDEREAU_SIZE)
     _first(check, "{{ s.verification }}", size=BORDEREAU_SIZE)
     _more(check, "Révision {{ s.revision }}", size=BORDEREAU_SIZE)
     _tag_row(table, "{%tr endfor %}")
+    _bordereau_cells(table)
 
 
 def _bordereau_events(doc: DocxDocument) -> None:
-    doc.add_paragraph("Réceptions enregistrées au registre", style="CAQES Article")
+    _bordereau_heading(doc, "Réceptions enregistrées au registre")
     table = _table(doc, [width for width, _ in BORDEREAU_EVENT_COLUMNS])
     headers = _row(table, [1, 1], header=True, fill=HEADER_FILL)
     for cell, (_, header) in zip(headers, BORDEREAU_EVENT_COLUMNS, strict=True):
@@ -1560,13 +1580,14 @@ def _bordereau_events(doc: DocxDocument) -> None:
     _first(when, "{{ e.date }}", size=BORDEREAU_SIZE)
     _first(what, "{{ e.detail }}", size=BORDEREAU_SIZE)
     _tag_row(table, "{%tr endfor %}")
+    _bordereau_cells(table)
 
 
 def _bordereau_seal(doc: DocxDocument) -> None:
     """The ARS's column of the signature block only: the bordereau is sealed by the ARS."""
     seal = doc.add_paragraph(BORDEREAU_SEAL)
     seal.runs[0].bold = True
-    seal.paragraph_format.space_before = Pt(14)
+    seal.paragraph_format.space_before = Pt(10)
     seal.paragraph_format.keep_with_next = True
     table = _table(doc, [PORTRAIT_WIDTH // 3], border="BFBFBF")
     (cell,) = _row(table, [1])

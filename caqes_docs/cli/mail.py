@@ -159,8 +159,11 @@ def verify_bordereaux(fichiers: tuple[Path, ...], confiance: tuple[Path, ...]) -
         copy = check.contract.name if check.contract else "?"
         click.echo(f"{path.name} (bordereau de {check.reference or '?'}) :")
         click.echo(f"  sceau : {'scellé par l’ARS' if check.sealed else 'NON VALIDE'}")
-        matches = "correspond" if check.matches else "NE CORRESPOND PAS"
-        click.echo(f"  copie signée {copy} : {matches}")
+        if check.missing:
+            click.echo(f"  copie signée : {check.missing}")
+        else:
+            matches = "correspond" if check.matches else "NE CORRESPOND PAS"
+            click.echo(f"  copie signée {copy} : {matches}")
         for problem in check.problems:
             click.echo(f"  ! {problem}")
         bad += not check.ok

@@ -34,11 +34,25 @@ from caqes_docs.resources import shipped_dir
 
 TEMPLATE = "bordereau.docx"
 BORDEREAU_EVENT = "bordereau"
-# The registry's events that tell how the signatures came in.
-RECEIPT_EVENTS = ("dépôt", "signature", "contresignature", "signé")
-MAX_EVENTS = 12  # what one page holds; the full journal is in ``caqes export``
+# The registry's events that tell how the signatures came in (the portal's refused uploads
+# included: a party's attempts are part of the story).
+REFUSED_UPLOAD = "dépôt refusé"
+RECEIPT_EVENTS = ("dépôt", REFUSED_UPLOAD, "signature", "contresignature", "signé")
+# Rows of the receptions' table that one page holds beside the longest realistic facts, the
+# summary row included; the full journal is in ``caqes export``.
+MAX_EVENTS = 10
+# What a page holds when even that is too much (unusually long names): the bordereau is made
+# again with this many rows rather than spill its seal onto a second page.
+FEW_EVENTS = 3
+# The width of one line of the receptions' column, in ems of its 8 pt font (7,788 twips less
+# the cell margins: 47.6 em), less a margin: each row is one line.
+EVENT_LINE_EMS = 47.0
+FILE_NAME = 30  # a file name longer than this is shortened in the middle
 VALID = "valide"
 _KEYWORD = re.compile(r"(\w+)=([^;]*)")
+_DIGEST = re.compile(r",? ?SHA-256 [0-9a-fA-F]{64}")
+_WAITING = re.compile(r" ; en attente : [^;]*")
+_QUOTED = re.compile(r"« (.*?) »")
 
 
 # --- the facts ----------------------------------------------------------------------------------
@@ -52,7 +66,11 @@ class SignatureFact:
     party: str
     signer: str
     subject: str
+    """The certificate's subject, as ``caqes verify --json`` prints it."""
+    certificate: str
+    """The same, short and in French: common name, organisation, organisation identifier."""
     issuer: str
+    """The common name of the certificate's issuer."""
     signing_time: dt.datetime | None
     timestamp_time: dt.datetime | None
     verification: str
@@ -96,8 +114,9 @@ class BordereauFacts:
             f"copie_sha256={self.signed_sha256}"
         )
 
-    def context(self) -> dict[str, Any]:
-        """The variables of ``templates/bordereau.docx``."""
+    def context(self, events: int = MAX_EVENTS) -> dict[str, Any]:
+        """The variables of ``templates/bordereau.docx``, with at most ``events`` rows of
+        receptions."""
         return {
             "reference": self.reference,
             "document": self.document,
@@ -117,7 +136,7 @@ class BordereauFacts:
                 {
                     "partie": sig.party,
                     "signataire": sig.signer,
-                    "sujet": sig.subject,
+                    "sujet": sig.certificate,
                     "emetteur": sig.issuer,
                     "date_signature": _when(sig.signing_time),
                     "horodatage": _when(sig.timestamp_time) if sig.timestamp_time else "aucun",
@@ -128,11 +147,96 @@ class BordereauFacts:
                 }
                 for sig in self.signatures
             ],
-            "evenements": [
-                {"date": _when(event.time), "detail": event.detail}
-                for event in self.events[-MAX_EVENTS:]
-            ],
+            "evenements": receipt_rows(self.events, events),
         }
+
+
+def receipt_rows(events: Sequence[EventFact], limit: int = MAX_EVENTS) -> list[dict[str, str]]:
+    """The receptions' table: one short line per event, at most ``limit`` rows.
+
+    Beyond ``limit``, the events that recorded signatures stay (the latest, if even they are
+    too many), the latest refused uploads fill what is left, and a last row counts the others,
+    which ``caqes export`` keeps.
+    """
+    shown = list(range(len(events)))
+    if len(events) > limit:
+        room = limit - 1
+        accepted = [i for i in shown if events[i].kind != REFUSED_UPLOAD][-room:]
+        refused = [i for i in shown if events[i].kind == REFUSED_UPLOAD]
+        spare = room - len(accepted)
+        shown = sorted(accepted + (refused[-spare:] if spare else []))
+    rows = [
+        {"date": _when(events[i].time), "detail": receipt_line(events[i].detail)} for i in shown
+    ]
+    left = [event for i, event in enumerate(events) if i not in frozenset(shown)]
+    if left:
+        refused = sum(event.kind == REFUSED_UPLOAD for event in left)
+        among = f", dont {refused} dépôt(s) refusé(s)" if refused else ""
+        rows.append(
+            {
+                "date": "",
+                "detail": f"… et {len(left)} autre(s) réception(s){among} : voir caqes export",
+            }
+        )
+    return rows
+
+
+def receipt_line(detail: str) -> str:
+    """One line of an event's detail: no digest (the header has the documents'), no waiting
+    list, file names shortened in the middle, the end cut if still too long."""
+    text = _WAITING.sub("", _DIGEST.sub("", detail))
+    text = _QUOTED.sub(lambda match: f"« {_middle(match.group(1), FILE_NAME)} »", text)
+    text = " ".join(text.split())
+    if _ems(text) <= EVENT_LINE_EMS:
+        return text
+    while _ems(text + "…") > EVENT_LINE_EMS:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _ems(text: str) -> float:
+    """An upper bound of ``text``'s width in a sans-serif font (Arial's metrics, rounded up):
+    enough to cut a line before the table wraps it, without the font at hand."""
+    return sum(_char_ems(char) for char in text)
+
+
+def _char_ems(char: str) -> float:
+    if char in "…œŒæÆ":
+        return 1.02
+    if char in " .,;:'’!|()[]ijlft-/":
+        return 0.34
+    if char in "mwMWŵŴ":
+        return 0.95
+    if char.isupper():
+        return 0.78
+    if char.islower() or char.isdigit() or char in "«»_":
+        return 0.56 if char.isascii() or char in "«»éèêëàâäîïôöùûüç" else 0.62
+    return 1.02
+
+
+def _middle(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
+
+
+def describe_name(name: Any) -> str:
+    """A certificate's subject in French and short: CN, O, organisation identifier."""
+    native = name.native
+    parts = [native.get(key) for key in ("common_name", "organization_name")]
+    parts.append(native.get("organization_identifier"))
+    return ", ".join(_text(part) for part in parts if part)
+
+
+def _issuer_name(name: Any) -> str:
+    native = name.native
+    return _text(native.get("common_name") or native.get("organization_name") or "?")
+
+
+def _text(value: Any) -> str:
+    """A name attribute's value; a repeated attribute reads as its values joined."""
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _when(moment: dt.datetime | str | None) -> str:
@@ -163,13 +267,16 @@ def bordereau_facts(
     certificates = _certificates(data, signed)
     signatures = []
     for sig in report.signatures:
-        issuer, revision, revisions, covered = certificates.get(sig.field, ("", 0, 0, 0))
+        certificate, issuer, revision, revisions, covered = certificates.get(
+            sig.field, (sig.subject or "", "", 0, 0, 0)
+        )
         signatures.append(
             SignatureFact(
                 role=sig.role,
                 party=sig.party,
                 signer=sig.signer or "",
                 subject=sig.subject or "",
+                certificate=certificate,
                 issuer=issuer,
                 signing_time=sig.signing_time,
                 timestamp_time=sig.timestamp_time,
@@ -202,9 +309,10 @@ def bordereau_facts(
     )
 
 
-def _certificates(data: bytes, name: Path) -> dict[str, tuple[str, int, int, int]]:
-    """Per signature field: the certificate's issuer, the revision signed (1-based), the
-    document's revisions and the bytes covered — what the verification report leaves out."""
+def _certificates(data: bytes, name: Path) -> dict[str, tuple[str, str, int, int, int]]:
+    """Per signature field: the certificate's subject in short and its issuer, the revision
+    signed (1-based), the document's revisions and the bytes covered — what the verification
+    report leaves out or states at length."""
     from caqes_docs.signatures.verify import open_pdf, read_signature_fields
 
     reader = open_pdf(data, name)
@@ -214,7 +322,8 @@ def _certificates(data: bytes, name: Path) -> dict[str, tuple[str, int, int, int
     for field_name, signature in fields.embedded.items():
         start, length = signature.byte_range[2], signature.byte_range[3]
         found[field_name] = (
-            signature.signer_cert.issuer.human_friendly,
+            describe_name(signature.signer_cert.subject),
+            _issuer_name(signature.signer_cert.issuer),
             signature.signed_revision + 1,
             total,
             int(start) + int(length),
@@ -228,7 +337,8 @@ def sample_context() -> dict[str, Any]:
     signatures = [
         SignatureFact(
             role, party(role).name, f"Signataire {role}", f"Common Name: Signataire {role}",
-            "Common Name: AC de démonstration", when, when if role == "ARS" else None,
+            f"Signataire {role}, Organisme {role}", "AC de démonstration", when,
+            when if role == "ARS" else None,
             VALID, number + 2, 5, 250_000 + number * 15_000,
         )
         for number, role in enumerate(("ETAB", "CPAM", "ARS"))
@@ -304,10 +414,11 @@ def issue_bordereaux(
     """:func:`issue_bordereau` for each document, in order: its bordereau or why not.
 
     Every model is rendered first and converted in one LibreOffice run (its start-up is the
-    bulk of one bordereau's time), then each is assembled, sealed and recorded.
+    bulk of one bordereau's time), then each is assembled, sealed and recorded. A page that
+    does not hold its facts (unusually long names) is made again with fewer receptions: the
+    seal never goes onto a second page.
     """
     from caqes_docs.documents.render import render_docx
-    from caqes_docs.pdf.convert import ConversionTask, SofficePool
 
     model = (templates or shipped_dir("templates")) / TEMPLATE
     outcomes: dict[int, IssuedBordereau | CaqesError] = {}
@@ -322,24 +433,52 @@ def issue_bordereaux(
                 outcomes[index] = exc
                 continue
             jobs.append(_Job(index, document, facts, campaign, docx, docx.with_suffix(".pdf")))
-        failed: dict[Path, str] = {}
-        if jobs:
-            tasks = [ConversionTask(job.docx, job.pdf, durable=False) for job in jobs]
-            try:
-                with SofficePool(min(2, len(jobs))) as pool:
-                    for result in pool.convert(tasks):
-                        if not result.ok:
-                            failed[result.task.source] = result.message()
-            except ConversionError as exc:  # no LibreOffice: every bordereau waits
-                failed = {job.docx: str(exc) for job in jobs}
+        failed = _convert(jobs)
+        crowded = [job for job in jobs if job.docx not in failed and _pages(job.pdf) > 1]
+        for job in crowded:
+            render_docx(model, job.facts.context(FEW_EVENTS), job.docx)
+        failed |= _convert(crowded)
         for job in jobs:
             try:
                 if job.docx in failed:
                     raise CaqesError(f"bordereau de {job.facts.reference} : {failed[job.docx]}")
+                if _pages(job.pdf) > 1:
+                    raise CaqesError(
+                        f"bordereau de {job.facts.reference} : ses faits ne tiennent pas sur "
+                        "une page, même réduits ; raccourcir le modèle templates/bordereau.docx"
+                    )
                 outcomes[job.index] = _seal_and_record(registry, job, signer, trust_roots)
             except CaqesError as exc:
                 outcomes[job.index] = exc
     return [outcomes[index] for index in range(len(documents))]
+
+
+def _convert(jobs: Sequence[_Job]) -> dict[Path, str]:
+    """Convert the jobs' models in one LibreOffice run: the failures, model → French reason."""
+    from caqes_docs.pdf.convert import ConversionTask, SofficePool
+
+    if not jobs:
+        return {}
+    failed: dict[Path, str] = {}
+    tasks = [ConversionTask(job.docx, job.pdf, durable=False) for job in jobs]
+    try:
+        with SofficePool(min(2, len(jobs))) as pool:
+            for result in pool.convert(tasks):
+                if not result.ok:
+                    failed[result.task.source] = result.message()
+    except ConversionError as exc:  # no LibreOffice: every bordereau waits
+        return {job.docx: str(exc) for job in jobs}
+    return failed
+
+
+def _pages(pdf: Path) -> int:
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return len(document)
+    finally:
+        document.close()
 
 
 def _checked_facts(
@@ -472,6 +611,10 @@ class BordereauCheck:
     matches: bool
     reference: str | None
     problems: list[str]
+    """The seal's problems, and the copy's if it does not match."""
+    missing: str | None = None
+    """Why the signed copy could not be read (« introuvable : … »): not the same as a copy that
+    does not match."""
 
     @property
     def ok(self) -> bool:
@@ -516,10 +659,14 @@ def check_bordereau(
         problems.append("sceau : le bordereau n'est pas scellé par l'ARS")
     copy = Path(contract) if contract is not None else described_copy(path)
     matches = False
+    missing = None
     try:
         digest = hashlib.sha256(copy.read_bytes()).hexdigest()
-    except OSError:
-        problems.append(f"copie signée {copy.name} introuvable à côté du bordereau")
+    except FileNotFoundError:
+        beside = " attendu à côté du bordereau" if contract is None else ""
+        missing = f"introuvable : {copy.name if contract is None else copy}{beside}"
+    except OSError as exc:
+        missing = f"{copy} : lecture impossible ({system_reason(exc)})"
     else:
         matches = digest == claims["copie_sha256"]
         if not matches:
@@ -528,7 +675,7 @@ def check_bordereau(
                 f"{claims.get('document', '?')} {claims.get('reference', '?')}, copie signée de "
                 f"SHA-256 {claims['copie_sha256']} ; ce fichier a le SHA-256 {digest}"
             )
-    return BordereauCheck(path, copy, sealed, matches, claims.get("reference"), problems)
+    return BordereauCheck(path, copy, sealed, matches, claims.get("reference"), problems, missing)
 
 
 def bordereau_claims(data: bytes, name: Path) -> dict[str, str]:
