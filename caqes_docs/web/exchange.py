@@ -22,7 +22,14 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from caqes_docs.parties import ROLES, party
-from caqes_docs.registry.lifecycle import REFUSED, StatusReport, StatusRow, receive, status
+from caqes_docs.registry.lifecycle import (
+    REFUSED,
+    UNCHANGED,
+    StatusReport,
+    StatusRow,
+    receive,
+    status,
+)
 from caqes_docs.registry.store import (
     ContractRecord,
     DocumentRecord,
@@ -224,6 +231,8 @@ def receive_upload(link: PartyLink, upload: UploadedFile) -> UploadResult:
             [outcome] = receive([stored], registry, trust_roots())
             if outcome.status == REFUSED:
                 reason = outcome.message
+            elif outcome.status == UNCHANGED:
+                reason = _nothing_new(registry, document, link.party)
             else:
                 outcome_message = outcome.message
         who = party(link.party).name
@@ -285,6 +294,28 @@ def _refusal_before_receive(
             f"ce n'est pas encore votre tour : la signature {party(waiting[0]).name} est attendue"
         )
     return None
+
+
+def _nothing_new(registry: Registry, document: DocumentRecord, role: str) -> str:
+    """Why a copy that ``receive`` found verified but adding nothing is refused here.
+
+    For the library such a copy is « déjà enregistré », harmless; but the party uploading it
+    at its turn believes it has signed: its own signature is what is missing. The file can
+    only carry the signatures already recorded (fewer or different ones are refused by
+    ``receive``), so naming them says precisely what is in it.
+    """
+    recorded = [party(sig.party).name for sig in registry.signatures(document.id)]
+    if not recorded:
+        found = "c'est le PDF à signer tel qu'il a été téléchargé, sans aucune signature"
+    elif len(recorded) == 1:
+        found = f"il ne contient que la signature déjà enregistrée ({recorded[0]})"
+    else:
+        found = f"il ne contient que les signatures déjà enregistrées ({', '.join(recorded)})"
+    return (
+        f"ce fichier ne porte aucune nouvelle signature {party(role).of_name} : {found}. "
+        "Signez-le avec votre certificat (Okular, Adobe Acrobat Reader ou votre outil de "
+        "signature), puis déposez la copie signée"
+    )
 
 
 def _keep_aside(

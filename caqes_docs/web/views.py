@@ -516,6 +516,7 @@ def party_page(request: HttpRequest, token: str) -> HttpResponse:
             "party_name": PARTY_NAMES[link.party],
             "party_names": PARTY_NAMES,
             "signatures": signatures,
+            "own_signature": next((s for s in signatures if s.party == link.party), None),
             "awaited": awaited,
             "awaited_name": PARTY_NAMES.get(awaited or "", ""),
             "form": form,

@@ -22,8 +22,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from caqes_docs.inputs.campaign import load_campaign
+from caqes_docs.parties import party
 from caqes_docs.registry.lifecycle import status
 from caqes_docs.signatures.signing import sign_documents
+from caqes_docs.web import mail
 from caqes_docs.web.models import Job, PartyLink, RefusedUpload
 
 
@@ -48,6 +51,11 @@ def result(response) -> str:  # type: ignore[no-untyped-def]
 
 def text(response) -> str:  # type: ignore[no-untyped-def]
     return re.sub(r"\s+", " ", html.unescape(response.content.decode()))
+
+
+def plain(response) -> str:  # type: ignore[no-untyped-def]
+    """The page's words as a reader sees them, without the markup."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())))
 
 
 # --- officers -----------------------------------------------------------------------------------
@@ -377,6 +385,173 @@ def test_refused_uploads_change_nothing_and_are_kept_aside(
     assert kept["Content-Type"] == "application/pdf" and kept["X-Content-Type-Options"] == "nosniff"
     dashboard = text(officer.get(reverse("portail:tableau"), {"filtre": "refus"}))
     assert item.contract.reference in dashboard and "1 dépôt(s) refusé(s)" in dashboard
+
+
+@pytest.mark.parametrize(
+    ("role", "data_of", "found"),
+    [
+        # The very PDF the page offers, downloaded and uploaded again unsigned.
+        ("ETAB", None, "c'est le PDF à signer tel qu'il a été téléchargé, sans aucune signature"),
+        # The CPAM's link receives the copy the establishment signed: nothing of the CPAM's.
+        ("CPAM", "ETAB", "il ne contient que la signature déjà enregistrée (Établissement)"),
+    ],
+)
+def test_a_copy_without_the_partys_signature_is_refused_with_what_to_do(
+    portal: Portal, role: str, data_of: str | None, found: str
+) -> None:
+    item = portal.issued[CHU]
+    if data_of:
+        upload(Client(), portal.link(CHU, data_of), item.copies[data_of])
+    before, recorded = portal.events(), signed_parties(portal, CHU)
+    token = portal.link(CHU, role)
+    data = item.pdf if data_of is None else item.copies[data_of]
+    response = upload(Client(), token, data, name="contrat.pdf")
+    assert response.status_code == 422
+    verdict = result(response)
+    assert "Fichier refusé" in verdict and "reçue et vérifiée" not in verdict, verdict
+    assert f"aucune nouvelle signature {party(role).of_name}" in verdict and found in verdict
+    assert "Signez-le avec votre certificat (Okular, Adobe Acrobat Reader" in verdict
+    assert signed_parties(portal, CHU) == recorded
+    refused = RefusedUpload.objects.get()
+    assert (refused.party, refused.original_name) == (role, "contrat.pdf")
+    assert found in refused.reason and refused.sha256 == hashlib.sha256(data).hexdigest()
+    [aside] = stored_files(portal, "refus")
+    assert aside.read_bytes() == data and stored_files(portal, "depots") == []
+    new_events = portal.events()[len(before) :]
+    assert [kind for kind, _ in new_events if kind.startswith("dépôt")] == ["dépôt refusé"]
+    # The refusal mail goes at once to the establishment; the campaign has no CPAM address,
+    # so the CPAM's waits for one.
+    if role == "ETAB":
+        assert any(kind == "courriel" and "(refus)" in detail for kind, detail in new_events)
+    else:
+        with portal.registry() as registry:
+            due = mail.due_now(registry, document_ids=[portal.documents[CHU].id])
+        assert [(d.kind, d.item) for d in due if d.kind == mail.REFUSAL] == [
+            (mail.REFUSAL, refused.id)
+        ]
+    # The same page takes the signed copy next.
+    assert 'id="depot"' in response.content.decode()
+
+
+def test_the_page_after_signing_says_the_signature_is_recorded(portal: Portal) -> None:
+    item = portal.issued[CHU]
+    waiting = Client().get(page(portal.link(CHU, "CPAM")))
+    assert "Signature attendue d'abord : Établissement . Le dépôt sera possible" in plain(waiting)
+    assert 'id="depot"' not in text(waiting) and "Votre signature" not in text(waiting)
+    accepted = upload(Client(), portal.link(CHU, "ETAB"), item.copies["ETAB"])
+    assert accepted.status_code == 200 and "Copie signée reçue et vérifiée" in result(accepted)
+    signer = signature_of(portal, "ETAB").signer
+    after = plain(Client().get(page(portal.link(CHU, "ETAB"))))
+    assert "Votre signature est enregistrée" in after
+    assert f"Signé par {signer} le " in after
+    assert "Signature attendue maintenant : CPAM ." in after
+    assert "votre tour" not in after and "Déposer la copie signée" not in after
+    for role in ("CPAM", "ARS"):
+        upload(Client(), portal.link(CHU, role), item.copies[role])
+    done = Client().get(page(portal.link(CHU, "ETAB")))
+    assert "Votre signature est enregistrée" in text(done)
+    assert "Document signé par les trois parties" in text(done)
+    assert "Télécharger le PDF signé par les trois parties" in text(done)
+    final = re.search(r'href="([^"]+)" id="telecharger"', done.content.decode()).group(1)  # type: ignore[union-attr]
+    assert b"".join(Client().get(final).streaming_content) == item.copies["ARS"]
+
+
+def signature_of(portal: Portal, role: str):  # type: ignore[no-untyped-def]
+    with portal.registry() as registry:
+        signatures = registry.signatures(portal.documents[CHU].id)
+    return next(sig for sig in signatures if sig.party == role)
+
+
+@pytest.mark.parametrize("role", ["ETAB", "CPAM"])
+def test_the_page_gives_the_issued_digest_and_the_command_line(portal: Portal, role: str) -> None:
+    item = portal.issued[CHU]
+    if role == "CPAM":
+        upload(Client(), portal.link(CHU, "ETAB"), item.copies["ETAB"])
+    token = portal.link(CHU, role)
+    response = Client().get(page(token))
+    digest = hashlib.sha256(item.pdf).hexdigest()
+    assert f"Empreinte du document émis (SHA-256) {digest}" in plain(response)
+    assert f"({len(item.pdf)} octets)" in plain(response)
+    assert "Signer en ligne de commande" in plain(response)
+    document = portal.documents[CHU]
+    [command] = re.findall(r'<code id="commande">(.*?)</code>', response.content.decode())
+    assert command == (
+        f"caqes sign {document.reference}-{document.number}-a-signer.pdf --role {role} "
+        f"--p12 VOTRE.p12 --password-file MOT-DE-PASSE.txt --issued {digest}"
+        + (" --trust RACINE.pem" if role == "CPAM" else "")
+    )
+    # The command, run as written on the downloaded file, gives a copy the page accepts.
+    download = Client().get(reverse("portail:partie-document", args=[token]))
+    work = portal.folder / "partie"
+    work.mkdir()
+    (work / command.split()[2]).write_bytes(b"".join(download.streaming_content))
+    establishment = item.contract.establishment
+    key = (
+        f"etab-{establishment.finess_ej}"
+        if role == "ETAB"
+        else f"cpam-{establishment.cpam or load_campaign().cpam_for(establishment.finess_ej)[0]}"
+    )
+    files = {
+        "VOTRE.p12": portal.keys.folder / f"{key}.p12",
+        "MOT-DE-PASSE.txt": portal.keys.password_file,
+        "RACINE.pem": portal.keys.root,
+    }
+    argv = [str(files.get(word, word)) for word in command.split()[1:]]
+    run = subprocess.run(
+        [sys.executable, "-m", "caqes_docs", *argv], cwd=work, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    [signed] = [path for path in work.iterdir() if path.name != command.split()[2]]
+    accepted = upload(Client(), token, signed.read_bytes())
+    assert f"Signature(s) enregistrée(s) : {role}" in result(accepted)
+
+
+# --- error pages ------------------------------------------------------------------------------
+
+
+def assert_french_page(response, status: int, *words: str) -> None:  # type: ignore[no-untyped-def]
+    """A French page of the portal, under its Content-Security-Policy: no inline code."""
+    body = response.content.decode()
+    assert response.status_code == status
+    assert '<html lang="fr"' in body and "Not Found" not in body and "Forbidden" not in body
+    for word in words:
+        assert word in plain(response), (word, plain(response))
+    nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)  # type: ignore[union-attr]
+    assert all(f'nonce="{nonce}"' in tag for tag in re.findall(r"<script[^>]*>", body))
+    assert " style=" not in body and "<style" not in body
+
+
+@override_settings(DEBUG=False)
+def test_error_pages_are_french_and_say_what_to_do(portal: Portal) -> None:
+    token = portal.link(CHU, "ETAB")
+    selector = token.split(".")[0]
+    for path in (page(f"{selector}.faux"), page("inconnu")):
+        assert_french_page(
+            Client().get(path), 404, "Lien inconnu, expiré ou remplacé",
+            "Utilisez le lien du dernier courriel reçu, ou demandez-en un à l'ARS",
+        )  # fmt: skip
+    assert_french_page(Client().get("/nulle-part/"), 404, "Page introuvable", "se connecte")
+    assert_french_page(portal.officer().get("/nulle-part/"), 404, "tableau de bord")
+    assert_french_page(
+        portal.officer("sans-droit").get(reverse("portail:contresignature")), 403, "Accès refusé"
+    )
+    assert_french_page(Client(HTTP_HOST="intrus.example").get("/"), 400, "Requête invalide")
+    strict = Client(enforce_csrf_checks=True)
+    csrf = strict.post(page(token), {"fichier": SimpleUploadedFile("a.pdf", b"%PDF-1.7")})
+    assert_french_page(csrf, 403, "Formulaire expiré", "Rien n'a été enregistré")
+
+
+def test_the_server_error_page_stands_alone(portal: Portal) -> None:
+    from django.template.loader import get_template
+    from django.test import RequestFactory
+    from django.views.defaults import server_error
+
+    standalone = get_template("500.html").render()  # no context, no request
+    assert '<html lang="fr">' in standalone and "Erreur du serveur" in standalone
+    assert "/static/dsfr/dist/dsfr/dsfr.min.css" in standalone
+    assert "<script" not in standalone and " style=" not in standalone
+    response = server_error(RequestFactory().get("/"))
+    assert response.status_code == 500 and "contactez l'ARS" in response.content.decode()
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(portal: Portal) -> None:
