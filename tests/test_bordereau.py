@@ -23,7 +23,7 @@ from conftest_pki import SoftToken
 from pypdf import PdfReader
 
 from caqes_docs.cli import main
-from caqes_docs.errors import VerificationError
+from caqes_docs.errors import CaqesError, VerificationError
 from caqes_docs.inputs.campaign import load_campaign
 from caqes_docs.issued import sidecar_path
 from caqes_docs.parties import ROLES, party
@@ -339,12 +339,13 @@ def test_the_bordereau_matches_its_contract_and_is_recorded(
         assert check.ok and check.sealed and check.matches, check.problems
         assert check.reference == reference
     reference = signed.references[0]
+    document = _document(signed, reference)
     with Registry.open(signed.registry) as registry:
         export = registry.export_data()
-        kinds = [event.kind for event in registry.events()]
+        kinds = [event.kind for event in registry.events(document_id=document.id)]
     [contract] = [c for c in export["contrats"] if c["reference"] == reference]
     assert contract["documents"][0]["bordereau"] == str(sealed[reference])
-    assert kinds.count(BORDEREAU_EVENT) == 2
+    assert kinds.count(BORDEREAU_EVENT) == 1
 
 
 def test_a_bordereau_moved_next_to_another_contract_does_not_match(
@@ -497,3 +498,52 @@ def test_verify_bordereau_says_when_the_signed_copy_is_missing(
     assert f"copie signée : introuvable : {expected} attendu à côté du bordereau" in result.output
     assert "NE CORRESPOND PAS" not in result.output
     assert "scellé par l’ARS" in result.output  # the seal itself still holds
+
+
+def _crowded_model(folder: Path, extra: float) -> Path:
+    """The shipped model with ``extra`` points of space above the seal: a page that holds
+    fewer receptions."""
+    from docx import Document
+    from docx.shared import Pt
+
+    model = Document(str(ROOT / "templates" / "bordereau.docx"))
+    [seal] = [p for p in model.paragraphs if p.text.startswith("Scellé pour")]
+    seal.paragraph_format.space_before = Pt(10 + extra)
+    folder.mkdir()
+    model.save(str(folder / "bordereau.docx"))
+    return folder
+
+
+def test_a_crowded_page_is_made_again_with_fewer_receptions_never_two_pages(
+    signed: Signed, sealed: dict[str, Path], tmp_path: Path
+) -> None:
+    document = _portal_document(signed)
+    shipped = sealed[document.reference]
+    aside = {path: tmp_path / path.name for path in (shipped, sidecar_path(shipped))}
+    for path, copy in aside.items():
+        path.replace(copy)
+    signer = load_p12(signed.ars_p12, PASSWORD)
+    try:
+        # 10 rows of receptions overflow by about 35 pt; 3 rows leave about 35 pt free.
+        crowded = _crowded_model(tmp_path / "plein", 93)
+        with Registry.open(signed.registry) as registry:
+            issued = issue_bordereau(registry, document, signer, [signed.root], templates=crowded)
+        reader = PdfReader(issued.path)
+        assert len(reader.pages) == 1
+        text = " ".join(reader.pages[0].extract_text().split())
+        assert "… et 25 autre(s) réception(s), dont 20 dépôt(s) refusé(s)" in text
+        assert check_bordereau(issued.path, trust_roots=[signed.root]).ok
+        issued.path.unlink()
+        sidecar_path(issued.path).unlink()
+        # Not even 3 rows: refused, nothing written.
+        full = _crowded_model(tmp_path / "trop-plein", 300)
+        with (
+            Registry.open(signed.registry) as registry,
+            pytest.raises(CaqesError, match="ne tiennent pas sur une page"),
+        ):
+            issue_bordereau(registry, document, signer, [signed.root], templates=full)
+        assert not shipped.exists()
+    finally:
+        for path, copy in aside.items():
+            path.unlink(missing_ok=True)
+            copy.replace(path)

@@ -168,7 +168,8 @@ def receipt_rows(events: Sequence[EventFact], limit: int = MAX_EVENTS) -> list[d
     rows = [
         {"date": _when(events[i].time), "detail": receipt_line(events[i].detail)} for i in shown
     ]
-    left = [event for i, event in enumerate(events) if i not in frozenset(shown)]
+    kept = frozenset(shown)
+    left = [event for i, event in enumerate(events) if i not in kept]
     if left:
         refused = sum(event.kind == REFUSED_UPLOAD for event in left)
         among = f", dont {refused} dépôt(s) refusé(s)" if refused else ""
@@ -442,7 +443,7 @@ def issue_bordereaux(
             try:
                 if job.docx in failed:
                     raise CaqesError(f"bordereau de {job.facts.reference} : {failed[job.docx]}")
-                if _pages(job.pdf) > 1:
+                if job in crowded and _pages(job.pdf) > 1:
                     raise CaqesError(
                         f"bordereau de {job.facts.reference} : ses faits ne tiennent pas sur "
                         "une page, même réduits ; raccourcir le modèle templates/bordereau.docx"
