@@ -549,6 +549,7 @@ def party_document(request: HttpRequest, token: str) -> HttpResponse:
         if document is None:
             raise Http404("document remplacé")
         path = exchange.latest_copy(document)
+        complete = exchange.awaited_party(registry, document) is None
         exchange.record_event(
             registry,
             "téléchargement",
@@ -557,4 +558,6 @@ def party_document(request: HttpRequest, token: str) -> HttpResponse:
             document.contract_id,
             document.id,
         )
-    return _pdf(path, f"{document.reference}-{document.number}-a-signer.pdf")
+    # The name the party page's command line uses while the document is to sign.
+    suffix = "signe" if complete else "a-signer"
+    return _pdf(path, f"{document.reference}-{document.number}-{suffix}.pdf")

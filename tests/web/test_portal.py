@@ -7,6 +7,7 @@ PKI, the SQLite registry the CLI uses, the portal's SQLite database.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import html
 import io
@@ -27,6 +28,7 @@ from caqes_docs.parties import party
 from caqes_docs.registry.lifecycle import status
 from caqes_docs.signatures.signing import sign_documents
 from caqes_docs.web import mail
+from caqes_docs.web.links import create_link
 from caqes_docs.web.models import Job, PartyLink, RefusedUpload
 
 
@@ -453,7 +455,13 @@ def test_the_page_after_signing_says_the_signature_is_recorded(portal: Portal) -
     assert "Document signé par les trois parties" in text(done)
     assert "Télécharger le PDF signé par les trois parties" in text(done)
     final = re.search(r'href="([^"]+)" id="telecharger"', done.content.decode()).group(1)  # type: ignore[union-attr]
-    assert b"".join(Client().get(final).streaming_content) == item.copies["ARS"]
+    download = Client().get(final)
+    assert b"".join(download.streaming_content) == item.copies["ARS"]
+    document = portal.documents[CHU]
+    assert (
+        f'filename="{document.reference}-{document.number}-signe.pdf"'
+        in (download["Content-Disposition"])
+    )
 
 
 def signature_of(portal: Portal, role: str):  # type: ignore[no-untyped-def]
@@ -530,6 +538,12 @@ def test_error_pages_are_french_and_say_what_to_do(portal: Portal) -> None:
             Client().get(path), 404, "Lien inconnu, expiré ou remplacé",
             "Utilisez le lien du dernier courriel reçu, ou demandez-en un à l'ARS",
         )  # fmt: skip
+    # A link to a document since replaced by a new issue (no longer in the registry).
+    gone = dataclasses.replace(portal.documents[CHU], id=portal.documents[CHU].id + 1000)
+    stale = create_link(gone, "ETAB", "contact", "test").token
+    assert_french_page(
+        Client().get(page(stale)), 404, "remplacé par une nouvelle émission", "dernier courriel"
+    )
     assert_french_page(Client().get("/nulle-part/"), 404, "Page introuvable", "se connecte")
     assert_french_page(portal.officer().get("/nulle-part/"), 404, "tableau de bord")
     assert_french_page(
