@@ -252,11 +252,11 @@ def _report_or_error(registry: Any, document: DocumentRecord) -> Any:
         return str(exc)
 
 
-# A document's files an officer downloads: what they are, the suffix of their name.
+# A document's files an officer downloads, and what they are.
 DOCUMENT_FILES = {
-    "emis": ("PDF émis", ""),
-    "signe": ("copie signée", "-signe"),
-    "bordereau": ("bordereau de signature", "-bordereau"),
+    "emis": "PDF émis",
+    "signe": "copie signée",
+    "bordereau": "bordereau de signature",
 }
 
 
@@ -266,7 +266,7 @@ DOCUMENT_FILES = {
 def document_file(request: HttpRequest, document_id: int, which: str) -> HttpResponse:
     if which not in DOCUMENT_FILES:
         raise Http404("fichier inconnu")
-    what, suffix = DOCUMENT_FILES[which]
+    what = DOCUMENT_FILES[which]
     with exchange.open_registry() as registry:
         document = exchange.document_by_id(registry, document_id)
         if document is None:
@@ -285,7 +285,9 @@ def document_file(request: HttpRequest, document_id: int, which: str) -> HttpRes
             document.contract_id,
             document.id,
         )
-    return _pdf(path, f"{document.reference}-{document.number}{suffix}.pdf")
+    # The names of the registry's files (X.pdf, X.signe.pdf, X.bordereau.pdf): downloaded into
+    # one folder, ``caqes verify --bordereau`` finds the copy a bordereau describes.
+    return _pdf(path, path.name)
 
 
 @require_GET
@@ -434,8 +436,18 @@ def job(request: HttpRequest, job_id: int) -> HttpResponse:
 @permission_required("portail.countersign", raise_exception=True)
 @_library_errors
 def countersign(request: HttpRequest) -> HttpResponse:
+    # A document already in a countersignature under way is not offered twice.
+    busy = {
+        document
+        for job in Job.objects.filter(kind=Job.COUNTERSIGN, status__in=(Job.WAITING, Job.RUNNING))
+        for document in job.arguments.get("documents", [])
+    }
     if request.method == "POST":
-        ids = [int(value) for value in request.POST.getlist("document") if value.isdigit()]
+        ids = [
+            int(value)
+            for value in request.POST.getlist("document")
+            if value.isdigit() and int(value) not in busy
+        ]
         if not ids:
             messages.error(request, "Cochez au moins un document.")
             return HttpResponseRedirect(reverse("portail:contresignature"))
@@ -448,7 +460,14 @@ def countersign(request: HttpRequest) -> HttpResponse:
         countersign_task(job.id)
         return HttpResponseRedirect(reverse("portail:tache", args=[job.id]))
     rows = exchange.dashboard("ARS")
-    return render(request, "portail/contresignature.html", {"rows": rows})
+    return render(
+        request,
+        "portail/contresignature.html",
+        {
+            "rows": [item for item in rows if item.document_id not in busy],
+            "busy": [item for item in rows if item.document_id in busy],
+        },
+    )
 
 
 # --- parties -----------------------------------------------------------------------------------
@@ -558,6 +577,8 @@ def party_document(request: HttpRequest, token: str) -> HttpResponse:
             document.contract_id,
             document.id,
         )
-    # The name the party page's command line uses while the document is to sign.
-    suffix = "signe" if complete else "a-signer"
-    return _pdf(path, f"{document.reference}-{document.number}-{suffix}.pdf")
+    # Complete: the registry's name (X.signe.pdf), which the mailed bordereau X.bordereau.pdf
+    # finds beside it; to sign: the name the party page's command line uses.
+    if complete:
+        return _pdf(path, path.name)
+    return _pdf(path, f"{document.reference}-{document.number}-a-signer.pdf")

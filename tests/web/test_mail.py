@@ -49,6 +49,8 @@ from caqes_docs.web.mail import (
     due_now,
     send_due,
 )
+from caqes_docs.web.models import Job
+from caqes_docs.workflows.bordereau import check_bordereau
 from caqes_docs.workflows.generate import generate
 from caqes_docs.workflows.reminders import INVITATION, MAIL_FAILED, REMINDER
 
@@ -321,6 +323,17 @@ def test_the_portal_countersignature_sends_the_completion_with_the_bordereau(
     download = officer.get(href)
     assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content) == exchange.document.bordereau_path.read_bytes()
+    # Downloaded into one folder under the names the portal gives, the bordereau and the
+    # signed copy it describes are found by caqes verify --bordereau.
+    folder = exchange.folder / "telechargements"
+    folder.mkdir()
+    for which in ("signe", "bordereau"):
+        response = officer.get(reverse("portail:document", args=[exchange.document.id, which]))
+        name = re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
+        (folder / name).write_bytes(b"".join(response.streaming_content))
+    [bordereau] = folder.glob("*.bordereau.pdf")
+    check = check_bordereau(bordereau, trust_roots=[settings.CAQES_TRUST_ROOTS[0]])
+    assert check.ok and check.matches, check.problems
 
 
 def test_sends_after_an_upload_skip_while_a_run_is_sending(
@@ -694,3 +707,26 @@ def test_a_new_address_gets_the_invitation_again_and_the_old_link_dies(
         {"etab": "nouvelle-direction@chu-fictif.fr", "cpam": "caqes@cpam-gironde.fr", "ars": ""},
     )
     assert box.take() == []
+
+
+def test_a_document_under_countersignature_is_not_offered_twice(
+    exchange: Exchange, smtp: tuple[Mailbox, int]
+) -> None:
+    box, _ = smtp
+    for role in ("ETAB", "CPAM"):
+        send_due()
+        invitation = next(m for m in box.take() if "à signer" in str(m["Subject"]))
+        assert exchange.upload(_token(invitation), exchange.copies[role]) == 200
+    officer = exchange.officer()
+    page = officer.get(reverse("portail:contresignature")).content.decode()
+    assert f'name="document" value="{exchange.document.id}"' in page
+    Job.objects.create(  # a countersignature queued by another officer, not run yet
+        kind=Job.COUNTERSIGN, label="Contresignature ARS de 1 document(s)", created_by="paul",
+        arguments={"documents": [exchange.document.id]},
+    )  # fmt: skip
+    page = officer.get(reverse("portail:contresignature")).content.decode()
+    assert f'name="document" value="{exchange.document.id}"' not in page
+    assert "Contresignature en cours" in page and exchange.document.reference in page
+    jobs = Job.objects.count()
+    officer.post(reverse("portail:contresignature"), {"document": [str(exchange.document.id)]})
+    assert Job.objects.count() == jobs  # nothing queued twice
