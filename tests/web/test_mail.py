@@ -30,6 +30,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -149,6 +150,7 @@ class Exchange:
     document: DocumentRecord
     copies: dict[str, bytes]
     client: Client = field(default_factory=Client)
+    officer_client: Client | None = None
 
     @property
     def registry_path(self) -> Path:
@@ -159,11 +161,21 @@ class Exchange:
         return self.client.post(page, {"fichier": SimpleUploadedFile(name, data)}).status_code
 
     def officer(self) -> Client:
-        """A client logged in as an officer who may countersign."""
-        bootstrap.create_officer("directeur", "mot-de-passe-agent", countersign=True)
-        client = Client()
-        client.force_login(get_user_model().objects.get(username="directeur"))
-        return client
+        """A client logged in as an officer who may countersign (one account, one session)."""
+        if self.officer_client is None:
+            bootstrap.create_officer("directeur", "mot-de-passe-agent", countersign=True)
+            self.officer_client = Client()
+            self.officer_client.force_login(get_user_model().objects.get(username="directeur"))
+        return self.officer_client
+
+    def set_contacts(
+        self, etab: str, cpam: str = ADDRESSES["CPAM"], reference: str | None = None
+    ) -> HttpResponse:
+        """The officer's form of the contract page: the parties' addresses."""
+        return self.officer().post(
+            reverse("portail:contacts", args=[reference or self.document.reference]),
+            {"etab": etab, "cpam": cpam, "ars": ""},
+        )
 
     def events(self, kind: str) -> list[str]:
         with Registry.open(self.registry_path) as registry:
@@ -223,6 +235,14 @@ def _body(message: EmailMessage) -> str:
 def _token(message: EmailMessage) -> str:
     [token] = LINK.findall(_body(message))
     return token
+
+
+def _signed_through_the_mails(exchange: Exchange, box: Mailbox, roles: tuple[str, ...]) -> None:
+    """Each party of ``roles`` signs from the link of its invitation, in order."""
+    for role in roles:
+        send_due()
+        invitation = next(m for m in box.take() if "à signer" in str(m["Subject"]))
+        assert exchange.upload(_token(invitation), exchange.copies[role]) == 200
 
 
 def _summary(messages: list[EmailMessage]) -> list[tuple[str, str]]:
@@ -302,10 +322,7 @@ def test_the_portal_countersignature_sends_the_completion_with_the_bordereau(
     exchange: Exchange, smtp: tuple[Mailbox, int]
 ) -> None:
     box, _ = smtp
-    for role in ("ETAB", "CPAM"):
-        send_due()
-        invitation = next(m for m in box.take() if "à signer" in str(m["Subject"]))
-        assert exchange.upload(_token(invitation), exchange.copies[role]) == 200
+    _signed_through_the_mails(exchange, box, ROLES[:2])
     officer = exchange.officer()
     response = officer.post(
         reverse("portail:contresignature"), {"document": [str(exchange.document.id)]}
@@ -469,18 +486,12 @@ def test_an_officer_fixes_a_refused_address_and_the_invitation_goes_to_the_new_o
     shown = officer.get(page).content.decode()
     assert ADDRESSES["ETAB"] in shown and "contrat (fichier de ciblage ou campagne)" in shown
 
-    bad = officer.post(
-        reverse("portail:contacts", args=[reference]),
-        {"etab": "secretariat@chu-fictif", "cpam": ADDRESSES["CPAM"], "ars": ""},
-    )
+    bad = exchange.set_contacts("secretariat@chu-fictif")
     assert bad.status_code == 400
     assert "adresse électronique mal formée" in bad.content.decode()
     assert exchange.events("contact modifié") == [] and box.take() == []
 
-    fixed = officer.post(
-        reverse("portail:contacts", args=[reference]),
-        {"etab": " secretariat@chu-fictif.fr ", "cpam": ADDRESSES["CPAM"], "ars": ""},
-    )
+    fixed = exchange.set_contacts(" secretariat@chu-fictif.fr ")
     assert fixed.status_code == 302
     # Only the establishment's address changed: one event naming the old and the new one.
     assert exchange.events("contact modifié") == [
@@ -504,12 +515,7 @@ def test_a_removed_address_leaves_the_message_waiting_for_one(
     exchange: Exchange, smtp: tuple[Mailbox, int]
 ) -> None:
     box, _ = smtp
-    officer = exchange.officer()
-    reference = exchange.document.reference
-    officer.post(
-        reverse("portail:contacts", args=[reference]),
-        {"etab": "", "cpam": ADDRESSES["CPAM"], "ars": ""},
-    )
+    exchange.set_contacts("")
     assert box.take() == []
     [outcome] = send_due().outcomes
     assert outcome.status == NO_ADDRESS
@@ -517,7 +523,7 @@ def test_a_removed_address_leaves_the_message_waiting_for_one(
         f"adresse électronique de l'établissement supprimée (était {ADDRESSES['ETAB']}), "
         "par directeur"
     ]
-    unknown = officer.post(reverse("portail:contacts", args=["CAQES-INCONNU"]), {"etab": ""})
+    unknown = exchange.set_contacts("", reference="CAQES-INCONNU")
     assert unknown.status_code == 404
 
 
@@ -593,10 +599,7 @@ def test_a_bounced_invitation_waits_for_a_new_address_then_goes_to_it(
         assert exchange.document.reference in flagged.content.decode()
 
         assert send_due().outcomes[0].status == HELD  # still nothing to the same address
-        exchange.officer().post(
-            reverse("portail:contacts", args=[exchange.document.reference]),
-            {"etab": "secretariat@chu-fictif.fr", "cpam": ADDRESSES["CPAM"], "ars": ""},
-        )
+        exchange.set_contacts("secretariat@chu-fictif.fr")
         [again] = box.take()
         assert again["To"] == "secretariat@chu-fictif.fr"
         assert again["Message-ID"] != invitation["Message-ID"]
@@ -690,10 +693,7 @@ def test_a_new_address_gets_the_invitation_again_and_the_old_link_dies(
     send_due()
     [first] = box.take()
     old_token = _token(first)
-    exchange.officer().post(
-        reverse("portail:contacts", args=[exchange.document.reference]),
-        {"etab": "nouvelle-direction@chu-fictif.fr", "cpam": ADDRESSES["CPAM"], "ars": ""},
-    )
+    exchange.set_contacts("nouvelle-direction@chu-fictif.fr")
     [again] = box.take()  # at once, from the portal
     assert again["To"] == "nouvelle-direction@chu-fictif.fr"
     assert "à signer par l'établissement" in again["Subject"]
@@ -702,10 +702,7 @@ def test_a_new_address_gets_the_invitation_again_and_the_old_link_dies(
     assert new_link is not None and new_link.party == "ETAB"
     assert send_due().outcomes == []  # once
     # The CPAM's address changes too, but the CPAM is not awaited yet: nothing goes to it.
-    exchange.officer().post(
-        reverse("portail:contacts", args=[exchange.document.reference]),
-        {"etab": "nouvelle-direction@chu-fictif.fr", "cpam": "caqes@cpam-gironde.fr", "ars": ""},
-    )
+    exchange.set_contacts("nouvelle-direction@chu-fictif.fr", "caqes@cpam-gironde.fr")
     assert box.take() == []
 
 
@@ -713,10 +710,7 @@ def test_a_document_under_countersignature_is_not_offered_twice(
     exchange: Exchange, smtp: tuple[Mailbox, int]
 ) -> None:
     box, _ = smtp
-    for role in ("ETAB", "CPAM"):
-        send_due()
-        invitation = next(m for m in box.take() if "à signer" in str(m["Subject"]))
-        assert exchange.upload(_token(invitation), exchange.copies[role]) == 200
+    _signed_through_the_mails(exchange, box, ROLES[:2])
     officer = exchange.officer()
     page = officer.get(reverse("portail:contresignature")).content.decode()
     assert f'name="document" value="{exchange.document.id}"' in page
