@@ -5,9 +5,10 @@ refused uploads, from the portal's own rows; each message is rendered from an ed
 template of ``templates/mail/`` and sent through Django's mail framework (SMTP, or files in
 the data folder by default: see the settings). A message that needs a link carries a fresh
 access link of ITS party only (:func:`caqes_docs.web.links.create_link`). The links of the
-party's earlier messages stay valid (a party often follows the first mail), unless they went to
-another address: an address changed by an officer takes the old address's links with it. The
-links officers made themselves (the CSV) are theirs to revoke.
+party's earlier messages stay valid while it is to sign (a party often follows the first mail),
+unless they went to another address: an address changed by an officer takes the old address's
+links with it; the completion notice's link replaces them all. The links officers made
+themselves (the CSV) are theirs to revoke.
 
 Every send is a registry event (``courriel``, its Message-ID and key at the end); every failure
 too (``courriel en échec``: refusal, 4xx, 5xx, connection refused), and a failed message stays
@@ -375,12 +376,14 @@ class _Link:
     @classmethod
     def make(cls, due: Due, to: tuple[str, ...]) -> _Link:
         contact = ", ".join(to)
-        elsewhere = PartyLink.objects.filter(
+        earlier = PartyLink.objects.filter(
             document_id=due.document.id, party=due.role, revoked_at__isnull=True,
             created_by=LINKS_BY,
-        ).exclude(contact=contact)  # fmt: skip
-        revoked = tuple(elsewhere.values_list("id", flat=True))
-        elsewhere.update(revoked_at=timezone.now())
+        )  # fmt: skip
+        if due.kind != COMPLETION:  # once complete, the completion's link is the one to keep
+            earlier = earlier.exclude(contact=contact)
+        revoked = tuple(earlier.values_list("id", flat=True))
+        earlier.update(revoked_at=timezone.now())
         new = create_link(due.document, due.role, contact, LINKS_BY, revoke_earlier=False)
         return cls(new.link.id, new.url, revoked)
 

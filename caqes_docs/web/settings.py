@@ -16,6 +16,7 @@ for a server behind an HTTPS reverse proxy.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
@@ -207,6 +208,9 @@ AXES_LOCKOUT_TEMPLATE = "portail/bloque.html"
 
 DSFR_USE_INTEGRITY_CHECKSUMS = True
 DSFR_MARK_OPTIONAL_FIELDS = True
+# django-dsfr warns on every form that this transitional setting will go (and, without it, that
+# required fields will stop being marked): the choice is made, the page logs need not repeat it.
+warnings.filterwarnings("ignore", message="Transitional Django setting DSFR_MARK_OPTIONAL_FIELDS")
 
 LOGGING = {
     "version": 1,

@@ -34,6 +34,7 @@ portal = [
     path("contresignature/", views.countersign, name="contresignature"),
     path("lien/<str:token>/", views.party_page, name="partie"),
     path("lien/<str:token>/document.pdf", views.party_document, name="partie-document"),
+    path("lien/<str:token>/bordereau.pdf", views.party_bordereau, name="partie-bordereau"),
 ]
 
 urlpatterns = [path("", include((portal, "portail"), namespace="portail"))]

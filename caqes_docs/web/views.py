@@ -231,15 +231,16 @@ def change_contacts(request: HttpRequest, reference: str) -> HttpResponse:
             document.id for document in registry.documents(registry.contract(reference).id)
         ]
     if made:
+        run = mail.notify(documents, bordereaux=False)  # what waited for an address goes now
+        sent = run.count(mail.SENT) if run else 0
         messages.success(
             request,
             f"{len(made)} adresse(s) changée(s) : "
             + ", ".join(
                 f"{PARTY_NAMES[change.party]} → {change.email or 'aucune'}" for change in made
             )
-            + ".",
+            + (f" ; {sent} courriel(s) envoyé(s) aussitôt (voir l'historique)." if sent else "."),
         )
-        mail.notify(documents, bordereaux=False)  # what waited for an address goes now
     else:
         messages.info(request, "Aucune adresse changée.")
     return HttpResponseRedirect(reverse("portail:contrat", args=[reference]) + "#contacts")
@@ -582,3 +583,24 @@ def party_document(request: HttpRequest, token: str) -> HttpResponse:
     if complete:
         return _pdf(path, path.name)
     return _pdf(path, f"{document.reference}-{document.number}-a-signer.pdf")
+
+
+@require_GET
+@_guarded
+@_library_errors
+def party_bordereau(request: HttpRequest, token: str) -> HttpResponse:
+    """The bordereau de signature of a complete document, as its completion mail carries it."""
+    link = _party_link(request, token)
+    with exchange.open_registry() as registry:
+        document = exchange.document_by_id(registry, link.document_id)
+        if document is None or not document.bordereau_path.is_file():
+            raise Http404("pas de bordereau de signature")
+        exchange.record_event(
+            registry,
+            "téléchargement",
+            f"bordereau de signature ({document.label}) téléchargé par le lien "
+            f"{PARTY_NAMES[link.party]} ({links.client_address(request)})",
+            document.contract_id,
+            document.id,
+        )
+    return _pdf(document.bordereau_path, document.bordereau_path.name)

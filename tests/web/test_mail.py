@@ -263,8 +263,10 @@ def test_one_contract_signed_in_order_through_the_mails_alone(
     assert run.count(SENT) == 1
 
     sequence = [("ETAB", "CPAM"), ("CPAM", "ARS"), ("ARS", None)]
+    signing_tokens = []
     for role, next_role in sequence:
         token = _token(invitation)
+        signing_tokens.append(token)
         link = links.find_link(token)
         assert link is not None and link.party == role  # its own link, nothing else
         assert exchange.upload(token, exchange.copies[role]) == 200
@@ -289,6 +291,13 @@ def test_one_contract_signed_in_order_through_the_mails_alone(
         assert attachment.get_content().startswith(b"%PDF-")
         page = exchange.client.get(reverse("portail:partie-document", args=[_token(message)]))
         assert page.status_code == 200
+        # The party's page offers the bordereau too.
+        offered = exchange.client.get(reverse("portail:partie", args=[_token(message)]))
+        assert 'id="bordereau"' in offered.content.decode()
+        proof = exchange.client.get(reverse("portail:partie-bordereau", args=[_token(message)]))
+        assert b"".join(proof.streaming_content) == attachment.get_content()
+    # The signing is over: the invitations' links gave way to the completion's.
+    assert [links.find_link(token) for token in signing_tokens] == [None, None, None]
     # Nothing is sent twice.
     assert send_due().outcomes == []
     assert box.take() == []
@@ -493,6 +502,8 @@ def test_an_officer_fixes_a_refused_address_and_the_invitation_goes_to_the_new_o
 
     fixed = exchange.set_contacts(" secretariat@chu-fictif.fr ")
     assert fixed.status_code == 302
+    banner = officer.get(fixed["Location"]).content.decode()
+    assert "1 courriel(s) envoyé(s) aussitôt" in banner
     # Only the establishment's address changed: one event naming the old and the new one.
     assert exchange.events("contact modifié") == [
         f"adresse électronique de l'établissement {ADDRESSES['ETAB']} → "
