@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from caqes_docs.cli.common import CONTEXT, EXISTING_FILE, REGISTRY_OPTION
+from caqes_docs.cli.signing import _signer, key_options
 from caqes_docs.cli.web import DATA_OPTION, PRODUCTION_OPTION, _setup
 from caqes_docs.files import local_time
 
@@ -107,14 +108,7 @@ def contact_command(
 @click.option("--trust", "confiance", multiple=True, type=EXISTING_FILE, metavar="FICHIER",
               envvar="CAQES_TRUST_ROOTS", show_envvar=True, required=True,
               help="Certificat racine de confiance (PEM ou DER) ; répétable.")  # fmt: skip
-@click.option("--p12", type=EXISTING_FILE, metavar="FICHIER", help="Clé de l'ARS (PKCS#12).")
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
-              metavar="FICHIER", help="Fichier du mot de passe PKCS#12.")  # fmt: skip
-@click.option("--pkcs11-module", metavar="FICHIER", help="Bibliothèque PKCS#11 de la carte.")
-@click.option("--pkcs11-token", metavar="NOM", help="Nom (label) du jeton PKCS#11.")
-@click.option("--pkcs11-key", metavar="NOM", help="Nom (label) de la clé sur le jeton.")
-@click.option("--pin-file", type=click.Path(dir_okay=False, path_type=Path), metavar="FICHIER",
-              help="Fichier du code PIN.")  # fmt: skip
+@key_options
 @REGISTRY_OPTION
 def bordereaux_command(
     references: tuple[str, ...],
@@ -133,7 +127,6 @@ def bordereaux_command(
     Le bordereau X.bordereau.pdf est écrit à côté de la copie signée X.signe.pdf ; il n'est
     jamais remplacé.
     """
-    from caqes_docs.cli.signing import _signer
     from caqes_docs.registry.store import Registry
     from caqes_docs.workflows.bordereau import issue_missing
 

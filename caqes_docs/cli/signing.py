@@ -200,22 +200,37 @@ def _signer(
         yield signer
 
 
+_KEY_OPTIONS = (
+    click.option(
+        "--p12", type=EXISTING_FILE, metavar="FICHIER", help="Certificat et clé (PKCS#12)."
+    ),
+    click.option(
+        "--password-file", type=EXISTING_FILE, metavar="FICHIER",
+        help="Fichier du mot de passe PKCS#12 (première ligne, UTF-8).",
+    ),
+    click.option(
+        "--pkcs11-module", metavar="BIBLIOTHÈQUE",
+        help="Bibliothèque PKCS#11 de la carte ou du HSM.",
+    ),
+    click.option("--pkcs11-token", metavar="NOM", help="Nom (label) du jeton PKCS#11."),
+    click.option("--pkcs11-key", metavar="NOM", help="Nom (label) de la clé sur le jeton."),
+    click.option(
+        "--pin-file", type=EXISTING_FILE, metavar="FICHIER", help="Fichier du code PIN du jeton."
+    ),
+)  # fmt: skip
+
+
+def key_options(command: Any) -> Any:
+    """The options of a signing key, as :func:`_signer` takes them (PKCS#12 or PKCS#11)."""
+    for option in reversed(_KEY_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command("sign", context_settings=CONTEXT)
 @click.argument("fichiers", nargs=-1, required=True, type=PDF_FILES, metavar="FICHIER...")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="Partie qui signe.")
-@click.option("--p12", type=EXISTING_FILE, metavar="FICHIER", help="Certificat et clé (PKCS#12).")
-@click.option(
-    "--password-file", type=EXISTING_FILE, metavar="FICHIER",
-    help="Fichier du mot de passe PKCS#12 (première ligne, UTF-8).",
-)  # fmt: skip
-@click.option(
-    "--pkcs11-module", metavar="BIBLIOTHÈQUE", help="Bibliothèque PKCS#11 de la carte ou du HSM."
-)
-@click.option("--pkcs11-token", metavar="NOM", help="Nom (label) du jeton PKCS#11.")
-@click.option("--pkcs11-key", metavar="NOM", help="Nom (label) de la clé sur le jeton.")
-@click.option(
-    "--pin-file", type=EXISTING_FILE, metavar="FICHIER", help="Fichier du code PIN du jeton."
-)
+@key_options
 @click.option(
     "--level", "niveau", type=click.Choice(LEVELS), default="B-B", show_default=True,
     help="Niveau PAdES : B-T horodate (--tsa), B-LT ajoute la révocation, B-LTA l'archive.",
