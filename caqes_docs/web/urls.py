@@ -33,8 +33,18 @@ portal = [
     path("taches/<int:job_id>/", views.job, name="tache"),
     path("contresignature/", views.countersign, name="contresignature"),
     path("lien/<str:token>/", views.party_page, name="partie"),
-    path("lien/<str:token>/document.pdf", views.party_document, name="partie-document"),
-    path("lien/<str:token>/bordereau.pdf", views.party_bordereau, name="partie-bordereau"),
+    path(
+        "lien/<str:token>/document.pdf",
+        views.party_file,
+        {"which": "document"},
+        name="partie-document",
+    ),
+    path(
+        "lien/<str:token>/bordereau.pdf",
+        views.party_file,
+        {"which": "bordereau"},
+        name="partie-bordereau",
+    ),
 ]
 
 urlpatterns = [path("", include((portal, "portail"), namespace="portail"))]

@@ -490,9 +490,9 @@ class _TooManyAttempts(Exception):
 
 
 def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    def wrapper(request: HttpRequest, token: str, *args: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            return view(request, token, *args)
+            return view(request, token, *args, **kwargs)
         except _TooManyAttempts:
             return render(request, "portail/bloque.html", status=429)
 
@@ -562,45 +562,31 @@ def _upload(request: HttpRequest, link: PartyLink) -> tuple[Any, SignedCopyForm]
 @require_GET
 @_guarded
 @_library_errors
-def party_document(request: HttpRequest, token: str) -> HttpResponse:
+def party_file(request: HttpRequest, token: str, which: str) -> HttpResponse:
+    """The link's document (the copy to sign next, or the final one) or, once complete, its
+    bordereau de signature, as the completion mail carries it."""
     link = _party_link(request, token)
     with exchange.open_registry() as registry:
         document = exchange.document_by_id(registry, link.document_id)
         if document is None:
             raise Http404("document remplacé")
-        path = exchange.latest_copy(document)
+        if which == "bordereau":
+            path, what = document.bordereau_path, f"bordereau de signature ({document.label})"
+            if not path.is_file():
+                raise Http404("pas de bordereau de signature")
+        else:
+            path, what = exchange.latest_copy(document), document.label
         complete = exchange.awaited_party(registry, document) is None
         exchange.record_event(
             registry,
             "téléchargement",
-            f"{document.label} téléchargé par le lien {PARTY_NAMES[link.party]} "
+            f"{what} téléchargé par le lien {PARTY_NAMES[link.party]} "
             f"({links.client_address(request)})",
             document.contract_id,
             document.id,
         )
-    # Complete: the registry's name (X.signe.pdf), which the mailed bordereau X.bordereau.pdf
-    # finds beside it; to sign: the name the party page's command line uses.
+    # Complete: the registry's names (X.signe.pdf, X.bordereau.pdf), so that the bordereau
+    # finds its copy beside it; to sign: the name the party page's command line uses.
     if complete:
         return _pdf(path, path.name)
     return _pdf(path, f"{document.reference}-{document.number}-a-signer.pdf")
-
-
-@require_GET
-@_guarded
-@_library_errors
-def party_bordereau(request: HttpRequest, token: str) -> HttpResponse:
-    """The bordereau de signature of a complete document, as its completion mail carries it."""
-    link = _party_link(request, token)
-    with exchange.open_registry() as registry:
-        document = exchange.document_by_id(registry, link.document_id)
-        if document is None or not document.bordereau_path.is_file():
-            raise Http404("pas de bordereau de signature")
-        exchange.record_event(
-            registry,
-            "téléchargement",
-            f"bordereau de signature ({document.label}) téléchargé par le lien "
-            f"{PARTY_NAMES[link.party]} ({links.client_address(request)})",
-            document.contract_id,
-            document.id,
-        )
-    return _pdf(document.bordereau_path, document.bordereau_path.name)
