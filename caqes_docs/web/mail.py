@@ -354,14 +354,8 @@ def _send_one(registry: Registry, due: Due, book: ContactBook, connection: objec
         if link is not None:
             link.undo()
         return _failed(registry, due, to, subject, reason, unreachable=unreachable)
-    _event(
-        registry,
-        due,
-        MAIL_SENT,
-        # The Message-ID names the send in the delivery reports that may come back.
-        f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(to)} ({due.party_name}) "
-        f"(message {message_id})",
-    )
+    # The Message-ID names the send in the delivery reports that may come back.
+    _record(registry, due, MAIL_SENT, reminders.sent_detail(due, subject, to, message_id))
     return Outcome(due, SENT, to, subject)
 
 
@@ -448,10 +442,12 @@ def _failed(
 
 
 def _event(registry: Registry, due: Due, kind: str, detail: str) -> None:
+    _record(registry, due, kind, f"{detail} {mark(due.key)}")
+
+
+def _record(registry: Registry, due: Due, kind: str, detail: str) -> None:
     with registry.transaction():
-        registry.add_event(
-            due.document.contract_id, due.document.id, kind, f"{detail} {mark(due.key)}"
-        )
+        registry.add_event(due.document.contract_id, due.document.id, kind, detail)
 
 
 # --- bordereaux -----------------------------------------------------------------------------

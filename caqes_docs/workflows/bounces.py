@@ -27,7 +27,8 @@ How, and why so:
   event: a forged notice cannot accuse an address caqes never wrote to, and what the event says
   of the notice is its status code and a cleaned, shortened diagnostic.
 
-The send events are read in the format :mod:`caqes_docs.web.mail` writes them::
+The send events are read by :func:`~caqes_docs.workflows.reminders.read_sent`, in the format
+:func:`~caqes_docs.workflows.reminders.sent_detail` writes them::
 
     courriel « SUBJECT » (KIND) envoyé à A, B (PARTY) (message <ID>) [clé KIND:DOCUMENT:ROLE…]
 """
@@ -51,7 +52,7 @@ from caqes_docs.errors import InputError
 from caqes_docs.files import local_time, system_reason
 from caqes_docs.parties import ROLES, party
 from caqes_docs.registry.store import DocumentRecord, Registry
-from caqes_docs.workflows.reminders import MAIL_BOUNCED, MAIL_SENT, mark
+from caqes_docs.workflows.reminders import MAIL_BOUNCED, MAIL_SENT, mark, read_sent
 
 BOUNCED = MAIL_BOUNCED
 MAX_BYTES = 5 * 1024 * 1024
@@ -71,11 +72,6 @@ _ORIGINAL_TYPES = (
     "message/rfc822",
     "message/global",
     "message/global-headers",
-)
-_SEND = re.compile(
-    r"courriel « (?P<subject>.*) » \([^()]*\) envoyé à (?P<to>[^\s,]+(?:, [^\s,]+)*) "
-    r"\([^()]*\) \(message (?P<id><[^<>\s]+>)\) \[clé (?P<key>[^\]]+)\]\s*",
-    re.DOTALL,
 )
 # A mail key: KIND:DOCUMENT:ROLE, then a reminder's number or an item (reminders.Due.key).
 _KEY_PARTS = re.compile(r"[^:]+:(?P<document>[0-9]+):(?P<role>[A-Z]+)(?::.*)?", re.DOTALL)
@@ -334,15 +330,15 @@ def _journal(registry: Registry) -> tuple[dict[str, _Send], set[str]]:
         if event.kind == BOUNCED:
             recorded.add(event.detail)
             continue
-        found = _SEND.fullmatch(event.detail) if event.kind == MAIL_SENT else None
-        if found is None:
+        sent = read_sent(event.detail) if event.kind == MAIL_SENT else None
+        if sent is None or sent.message_id is None:
             continue
-        key = _KEY_PARTS.fullmatch(found["key"])
+        key = _KEY_PARTS.fullmatch(sent.key)
         document = documents.get(int(key["document"])) if key else None
         if key is None or document is None or document.reference != event.reference:
             continue
-        sends[found["id"]] = _Send(
-            found["subject"], tuple(found["to"].split(", ")), found["key"], key["role"], document
+        sends[sent.message_id] = _Send(
+            sent.subject, sent.recipients, sent.key, key["role"], document
         )
     return sends, recorded
 

@@ -52,7 +52,11 @@ KINDS = (INVITATION, REMINDER, RECEIPT, COMPLETION, REFUSAL)
 
 _KEY = re.compile(r"\[clé ([^\]]+)\]\s*$")
 _BOUNCED_TO = re.compile(r" à (\S+) revenu non distribué ")
-_SENT_TO = re.compile(r" envoyé à (\S+(?:, \S+)*) \([^()]*\)(?: \(message <[^<>]*>\))? \[clé ")
+_SENT = re.compile(
+    r"courriel « (?P<subject>.*) » \([^()]*\) envoyé à (?P<to>[^\s,]+(?:, [^\s,]+)*) "
+    r"\([^()]*\)(?: \(message (?P<id><[^<>\s]+>)\))? \[clé (?P<key>[^\]]+)\]\s*",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,32 @@ def mark(key: str) -> str:
     return f"[clé {key}]"
 
 
+@dataclass(frozen=True)
+class SentMail:
+    """What the journal says of one successful send (event ``courriel``)."""
+
+    subject: str
+    recipients: tuple[str, ...]
+    message_id: str | None
+    """Its Message-ID, which delivery reports name (None in events older than it)."""
+    key: str
+
+
+def sent_detail(due: Due, subject: str, recipients: tuple[str, ...], message_id: str) -> str:
+    """The detail of a send's event, which :func:`read_sent` reads back."""
+    return (
+        f"courriel « {subject} » ({due.kind}) envoyé à {', '.join(recipients)} "
+        f"({due.party_name}) (message {message_id}) {mark(due.key)}"
+    )
+
+
+def read_sent(detail: str) -> SentMail | None:
+    found = _SENT.fullmatch(detail)
+    if found is None:
+        return None
+    return SentMail(found["subject"], tuple(found["to"].split(", ")), found["id"], found["key"])
+
+
 _MACHINE_PARTS = re.compile(r" \(message <[^<>]*>\)| \[clé [^\]]*\]\s*$")
 
 
@@ -134,9 +164,9 @@ def mail_journal(registry: Registry) -> Journal:
         key = found.group(1)
         if event.kind == MAIL_SENT:
             journal.sent[key].append(dt.datetime.fromisoformat(event.time))
-            to = _SENT_TO.search(event.detail)
-            if to:
-                journal.recipients[key] = tuple(to.group(1).split(", "))
+            sent = read_sent(event.detail)
+            if sent is not None:
+                journal.recipients[key] = sent.recipients
             journal.undelivered.pop(key, None)
             journal.failures.pop(key, None)
             continue
